@@ -1,0 +1,375 @@
+"""The frame codec, pure-Python twin of ``csrc/_frames.pyx``.
+
+:class:`FrameReader` turns the bytes one peer sends into wsproto events,
+enforcing RFC 6455 section 5 as it goes; :class:`FrameWriter` turns what we
+send into frames.  Everything above this (handshake, close states, who answers
+pings) is the connection's business, not the codec's.
+
+Both classes mirror their compiled twins method for method; keep them so.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from typing import List, Optional, Union
+
+from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
+
+from ._mask_py import apply_mask
+from ._utf8_py import Utf8Validator
+from .exceptions import ProtocolError
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+OP_CONTINUATION = 0x0
+OP_TEXT = 0x1
+OP_BINARY = 0x2
+OP_CLOSE = 0x8
+OP_PING = 0x9
+OP_PONG = 0xA
+
+RSV1 = 0x40
+RSV2 = 0x20
+RSV3 = 0x10
+
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_INVALID_DATA = 1007
+CLOSE_TOO_BIG = 1009
+CLOSE_NO_STATUS = 1005
+
+MAX_CONTROL_PAYLOAD = 125
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def is_valid_close_code(code: int) -> bool:
+    """Whether ``code`` may appear in a close frame on the wire (RFC 6455 7.4).
+
+    1005, 1006 and 1015 are for reporting only; 1012-1014 are registered with
+    IANA since the RFC; 3000-4999 belong to libraries and applications.
+    """
+    return (
+        1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+    )
+
+
+def _text(data: str) -> TextMessage:
+    # Frozen-dataclass __init__ pays for three object.__setattr__ calls; an
+    # event built on the hot path fills its __dict__ in one step instead.
+    event = _new(TextMessage)
+    _set(event, "__dict__", {"data": data, "frame_finished": True, "message_finished": True})
+    return event
+
+
+def _bytes(data: bytes) -> BytesMessage:
+    event = _new(BytesMessage)
+    _set(event, "__dict__", {"data": data, "frame_finished": True, "message_finished": True})
+    return event
+
+
+class FrameReader:
+    """Incremental parser for the frames one peer sends.
+
+    Feed it chunks of any size with :meth:`feed`; it returns the events that
+    became complete.  With ``reassemble`` (the default) fragmented messages
+    come out whole; without it, each data frame comes out as it arrives, with
+    ``message_finished`` set on the last one, so a large message need not be
+    held in memory.
+
+    ``max_message_size`` (bytes; ``None`` for no limit) is checked against
+    each frame header, before its payload is buffered: the limit bounds the
+    memory one connection can make us hold.  Without reassembly it applies
+    to each frame.
+
+    After a close frame or a protocol error the reader is finished: further
+    input is ignored, as RFC 6455 section 5.5.1 says nothing may follow.
+    """
+
+    __slots__ = (
+        "_buffer",
+        "_expect_masked",
+        "_max_size",
+        "_reassemble",
+        "_allowed_rsv",
+        "_message_opcode",
+        "_parts",
+        "_message_size",
+        "_validator",
+        "_decoder",
+        "_finished",
+    )
+
+    def __init__(
+        self,
+        *,
+        expect_masked: bool,
+        max_message_size: Optional[int] = 1 << 20,
+        reassemble: bool = True,
+        allowed_rsv: int = 0,
+    ) -> None:
+        if max_message_size is not None and max_message_size < 0:
+            raise ValueError("max_message_size must be >= 0 or None")
+        self._buffer = bytearray()
+        self._expect_masked = expect_masked
+        self._max_size = max_message_size
+        self._reassemble = reassemble
+        self._allowed_rsv = allowed_rsv & (RSV1 | RSV2 | RSV3)
+        # The message being reassembled: its opcode (0 when none), its
+        # fragments so far and their total size.
+        self._message_opcode = 0
+        self._parts: List[bytes] = []
+        self._message_size = 0
+        self._validator = Utf8Validator()
+        self._decoder: Optional[object] = None
+        self._finished = False
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held: unparsed input plus the fragments of an unfinished message."""
+        return len(self._buffer) + self._message_size
+
+    @property
+    def finished(self) -> bool:
+        """True once a close frame or a protocol error ended the stream."""
+        return self._finished
+
+    def feed(self, data: Buffer) -> List[Event]:
+        """Take the next bytes from the peer; return the events they complete.
+
+        Raises :class:`~asyncwebsockets.exceptions.ProtocolError` on a
+        violation; its ``events`` are those completed before the bad frame.
+        """
+        if self._finished:
+            return []
+        buf = self._buffer
+        if data:
+            buf += data
+        events: List[Event] = []
+        pos = 0
+        end = len(buf)
+        try:
+            while end - pos >= 2:
+                b0 = buf[pos]
+                b1 = buf[pos + 1]
+                opcode = b0 & 0x0F
+                self._check_header(b0, b1, opcode)
+                length = b1 & 0x7F
+                header = 2
+                if length >= 126:
+                    if length == 126:
+                        if end - pos < 4:
+                            break
+                        length = (buf[pos + 2] << 8) | buf[pos + 3]
+                        header = 4
+                    else:
+                        if end - pos < 10:
+                            break
+                        length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                        header = 10
+                if opcode < OP_CLOSE:
+                    self._check_length(length)
+                if b1 & 0x80:
+                    header += 4
+                if end - pos < header + length:
+                    break
+                start = pos + header
+                pos = start + length
+                if b1 & 0x80:
+                    payload = apply_mask(buf[start:pos], bytes(buf[start - 4 : start]))
+                else:
+                    payload = bytes(buf[start:pos])
+                if opcode < OP_CLOSE:
+                    event = self._data_frame(opcode, b0 & 0x80, payload)
+                    if event is not None:
+                        events.append(event)
+                else:
+                    events.append(self._control_frame(opcode, payload))
+                    if opcode == OP_CLOSE:
+                        self._finished = True
+                        break
+        except ProtocolError as exc:
+            self._finished = True
+            exc.events = events
+            raise
+        finally:
+            if self._finished:
+                buf.clear()
+            elif pos:
+                # Deleting a bytearray's prefix is O(1) in CPython: the
+                # unread tail is not copied.
+                del buf[:pos]
+        return events
+
+    def _check_header(self, b0: int, b1: int, opcode: int) -> None:
+        """Enforce RFC 6455 section 5.2 on the first two bytes of a frame.
+
+        Everything but the extended length is known from these two bytes, so
+        garbage is refused as soon as it arrives.
+        """
+        if b0 & ~self._allowed_rsv & (RSV1 | RSV2 | RSV3):
+            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "reserved bits set")
+        if bool(b1 & 0x80) != self._expect_masked:
+            raise ProtocolError(
+                CLOSE_PROTOCOL_ERROR,
+                "unmasked frame from client" if self._expect_masked else "masked frame from server",
+            )
+        if opcode >= OP_CLOSE:
+            if opcode > OP_PONG:
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"unknown opcode {opcode}")
+            if not b0 & 0x80:
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "fragmented control frame")
+            if b1 & 0x7F > MAX_CONTROL_PAYLOAD:
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "control frame too long")
+            if b0 & (RSV1 | RSV2 | RSV3):
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "reserved bits set on control frame")
+        elif opcode > OP_BINARY:
+            raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"unknown opcode {opcode}")
+        elif opcode == OP_CONTINUATION:
+            if not self._message_opcode:
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "continuation frame outside a message")
+            if b0 & (RSV1 | RSV2 | RSV3):
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "reserved bits set on continuation frame")
+        elif self._message_opcode:
+            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented message")
+
+    def _check_length(self, length: int) -> None:
+        """Refuse a data frame by its announced length, before buffering its payload."""
+        if length >> 63:
+            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "frame length has its top bit set")
+        if self._max_size is not None:
+            size = length + self._message_size if self._reassemble else length
+            if size > self._max_size:
+                raise ProtocolError(CLOSE_TOO_BIG, f"message exceeds {self._max_size} bytes")
+
+    def _data_frame(self, opcode: int, fin: int, payload: bytes) -> Optional[Event]:
+        if not self._reassemble:
+            return self._stream_frame(opcode, fin, payload)
+        if fin and opcode:
+            # The common case: a whole message in one frame.
+            if opcode == OP_TEXT:
+                try:
+                    return _text(payload.decode("utf-8"))
+                except UnicodeDecodeError:
+                    raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message") from None
+            return _bytes(payload)
+        if opcode:
+            self._message_opcode = opcode
+        if self._message_opcode == OP_TEXT and not self._validator.feed(payload, bool(fin)):
+            raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message")
+        self._parts.append(payload)
+        self._message_size += len(payload)
+        if not fin:
+            return None
+        data = b"".join(self._parts)
+        message_opcode = self._message_opcode
+        self._parts = []
+        self._message_size = 0
+        self._message_opcode = 0
+        if message_opcode == OP_TEXT:
+            self._validator.reset()
+            # Already validated fragment by fragment.
+            return _text(data.decode("utf-8"))
+        return _bytes(data)
+
+    def _stream_frame(self, opcode: int, fin: int, payload: bytes) -> Event:
+        """One data frame, delivered without waiting for the rest of its message."""
+        if opcode:
+            self._message_opcode = opcode
+            if opcode == OP_TEXT:
+                self._decoder = codecs.getincrementaldecoder("utf-8")()
+        message_opcode = self._message_opcode
+        if fin:
+            self._message_opcode = 0
+        if message_opcode == OP_BINARY:
+            return BytesMessage(payload, True, bool(fin))
+        if not self._validator.feed(payload, bool(fin)):
+            raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message")
+        text = self._decoder.decode(payload, bool(fin))  # type: ignore[attr-defined]
+        if fin:
+            self._validator.reset()
+            self._decoder = None
+        return TextMessage(text, True, bool(fin))
+
+    def _control_frame(self, opcode: int, payload: bytes) -> Event:
+        if opcode == OP_PING:
+            return Ping(payload)
+        if opcode == OP_PONG:
+            return Pong(payload)
+        return parse_close(payload)
+
+
+def parse_close(payload: bytes) -> CloseConnection:
+    """Decode a close frame's payload (RFC 6455 section 5.5.1)."""
+    if not payload:
+        return CloseConnection(CLOSE_NO_STATUS, "")
+    if len(payload) == 1:
+        raise ProtocolError(CLOSE_PROTOCOL_ERROR, "close frame with a 1-byte payload")
+    code = (payload[0] << 8) | payload[1]
+    if not is_valid_close_code(code):
+        raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"invalid close code {code}")
+    try:
+        reason = payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in close reason") from None
+    return CloseConnection(code, reason)
+
+
+_MASK_POOL_SIZE = 4096
+
+
+class FrameWriter:
+    """Builds the frames we send: header and (masked) payload in one buffer.
+
+    A client must mask every frame with a fresh, unpredictable key (RFC 6455
+    section 5.3).  Keys come from ``os.urandom`` in batches: one system call
+    per thousand frames instead of one per frame.
+    """
+
+    __slots__ = ("_mask", "_pool", "_pool_pos")
+
+    def __init__(self, *, mask: bool) -> None:
+        self._mask = mask
+        self._pool = b""
+        self._pool_pos = _MASK_POOL_SIZE
+
+    def _next_key(self) -> bytes:
+        if self._pool_pos >= _MASK_POOL_SIZE:
+            self._pool = os.urandom(_MASK_POOL_SIZE)
+            self._pool_pos = 0
+        pos = self._pool_pos
+        self._pool_pos = pos + 4
+        return self._pool[pos : pos + 4]
+
+    def frame(self, opcode: int, payload: Buffer, fin: bool = True, rsv: int = 0) -> bytes:
+        """Serialize one frame."""
+        length = len(payload)
+        first = (0x80 if fin else 0) | (rsv & (RSV1 | RSV2 | RSV3)) | (opcode & 0x0F)
+        mask_bit = 0x80 if self._mask else 0
+        if length < 126:
+            header = bytes((first, mask_bit | length))
+        elif length < 65536:
+            header = bytes((first, mask_bit | 126)) + length.to_bytes(2, "big")
+        else:
+            header = bytes((first, mask_bit | 127)) + length.to_bytes(8, "big")
+        if self._mask:
+            key = self._next_key()
+            return header + key + apply_mask(payload, key)
+        return header + payload
+
+    def close(self, code: Optional[int] = 1000, reason: str = "") -> bytes:
+        """Serialize a close frame; ``code=None`` sends one with no payload.
+
+        Refuses codes that may not go on the wire, so 1005/1006/1015 never do.
+        """
+        if code is None:
+            if reason:
+                raise ValueError("a close reason needs a close code")
+            return self.frame(OP_CLOSE, b"")
+        if not is_valid_close_code(code):
+            raise ValueError(f"close code {code} may not be sent")
+        payload = code.to_bytes(2, "big") + reason.encode("utf-8")
+        if len(payload) > MAX_CONTROL_PAYLOAD:
+            raise ValueError("close reason longer than 123 bytes of UTF-8")
+        return self.frame(OP_CLOSE, payload)

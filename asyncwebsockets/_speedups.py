@@ -1,0 +1,51 @@
+"""Chooses the compiled codec or its pure-Python twin, once, at import.
+
+The compiled modules (``csrc/*.pyx``) are used when they import; setting
+``ASYNCWEBSOCKETS_NO_EXTENSIONS=1`` forces the twins.  Every other module gets
+the codec from here, by attribute (``_speedups.FrameReader``), so tests can
+switch implementations with :func:`use`.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Dict
+
+from . import _frames_py, _mask_py, _utf8_py
+
+PURE: Dict[str, ModuleType] = {"mask": _mask_py, "utf8": _utf8_py, "frames": _frames_py}
+
+
+def _load_compiled() -> Dict[str, ModuleType] | None:
+    if os.environ.get("ASYNCWEBSOCKETS_NO_EXTENSIONS", "") not in ("", "0"):
+        return None
+    try:
+        from . import _frames, _mask, _utf8  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return {"mask": _mask, "utf8": _utf8, "frames": _frames}
+
+
+COMPILED = _load_compiled()
+SPEEDUPS = COMPILED is not None
+
+apply_mask = apply_mask_inplace = is_utf8 = Utf8Validator = None  # type: ignore[assignment]
+FrameReader = FrameWriter = parse_close = is_valid_close_code = None  # type: ignore[assignment]
+
+
+def use(modules: Dict[str, ModuleType]) -> None:
+    """Make ``modules`` (:data:`PURE` or :data:`COMPILED`) the active codec."""
+    global apply_mask, apply_mask_inplace, is_utf8, Utf8Validator
+    global FrameReader, FrameWriter, parse_close, is_valid_close_code
+    apply_mask = modules["mask"].apply_mask
+    apply_mask_inplace = modules["mask"].apply_mask_inplace
+    is_utf8 = modules["utf8"].is_utf8
+    Utf8Validator = modules["utf8"].Utf8Validator
+    FrameReader = modules["frames"].FrameReader
+    FrameWriter = modules["frames"].FrameWriter
+    parse_close = modules["frames"].parse_close
+    is_valid_close_code = modules["frames"].is_valid_close_code
+
+
+use(COMPILED if COMPILED is not None else PURE)

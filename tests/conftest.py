@@ -1,0 +1,41 @@
+"""Shared fixtures: both codec implementations, both async backends."""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+from typing import Iterator
+
+import pytest
+
+from asyncwebsockets import _speedups
+
+REQUIRE_COMPILED = os.environ.get("ASYNCWEBSOCKETS_REQUIRE_EXTENSIONS", "") not in ("", "0")
+
+
+@pytest.fixture(params=["compiled", "python"])
+def codec(request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
+    """The codec modules of one implementation, made active for the test.
+
+    Where the compiled modules were not built the compiled half is skipped,
+    unless ASYNCWEBSOCKETS_REQUIRE_EXTENSIONS is set (as in CI): then it fails.
+    """
+    if request.param == "compiled":
+        if _speedups.COMPILED is None:
+            if REQUIRE_COMPILED:
+                pytest.fail("compiled codec required but not importable")
+            pytest.skip("compiled codec not built")
+        modules = _speedups.COMPILED
+    else:
+        modules = _speedups.PURE
+    _speedups.use(modules)
+    try:
+        yield SimpleNamespace(name=request.param, **modules)
+    finally:
+        _speedups.use(_speedups.COMPILED or _speedups.PURE)
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Every I/O test runs on asyncio and on trio."""
+    return str(request.param)
