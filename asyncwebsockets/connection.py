@@ -1,0 +1,443 @@
+"""The WebSocket connection state machine, without any I/O.
+
+A :class:`Connection` is driven by its owner: bytes from the network go into
+:meth:`Connection.receive_data`, which returns wsproto events; what we want
+to send goes through the ``send_*`` methods, which return the bytes to
+write.  Replies the protocol requires of us (a pong for each ping, the close
+frame answering the peer's) are queued and collected with
+:meth:`Connection.data_to_send`.
+
+The opening handshake is wsproto's h11-based machinery; once it succeeds the
+frames are handled by our own codec (see :mod:`asyncwebsockets._speedups`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+from wsproto import ConnectionType
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Ping,
+    Pong,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.handshake import H11Handshake
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+from . import _speedups
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    HandshakeError,
+    HandshakeRejected,
+    ProtocolError,
+)
+
+__all__ = ["Connection", "ConnectionState", "ConnectionType", "Headers"]
+
+Headers = Sequence[Tuple[Union[bytes, str], Union[bytes, str]]]
+
+OP_CONTINUATION = 0x0
+OP_TEXT = 0x1
+OP_BINARY = 0x2
+OP_CLOSE = 0x8
+OP_PING = 0x9
+OP_PONG = 0xA
+
+#: No close frame was received (RFC 6455 section 7.1.5).
+CLOSE_ABNORMAL = 1006
+CLOSE_NO_STATUS = 1005
+
+#: A rejected handshake's body is kept for the exception, up to this size.
+MAX_REJECT_BODY = 64 * 1024
+
+
+def _header_bytes(headers: Optional[Iterable[Tuple[Union[bytes, str], Union[bytes, str]]]]) -> List[Tuple[bytes, bytes]]:
+    out = []
+    for name, value in headers or ():
+        if isinstance(name, str):
+            name = name.encode("ascii")
+        if isinstance(value, str):
+            value = value.encode("latin-1")
+        out.append((name, value))
+    return out
+
+
+def _bad_request(status: int, reason: bytes, body: bytes, headers: Sequence[Tuple[bytes, bytes]] = ()) -> bytes:
+    lines = [b"HTTP/1.1 %d %s" % (status, reason)]
+    lines += [name + b": " + value for name, value in headers]
+    lines += [
+        b"Content-Type: text/plain; charset=utf-8",
+        b"Content-Length: %d" % len(body),
+        b"Connection: close",
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+class Connection:
+    """One side of a WebSocket connection, from handshake to close.
+
+    ``max_message_size`` bounds what one incoming message may make us
+    buffer (``None`` for no limit); ``reassemble=False`` delivers data frame
+    by frame instead of whole messages.
+    """
+
+    def __init__(
+        self,
+        connection_type: ConnectionType,
+        *,
+        max_message_size: Optional[int] = 1 << 20,
+        reassemble: bool = True,
+    ) -> None:
+        self.client = connection_type is ConnectionType.CLIENT
+        self.state = ConnectionState.CONNECTING
+        self._handshake = H11Handshake(connection_type)
+        self._max_message_size = max_message_size
+        self._reassemble = reassemble
+        self._reader: Optional[_speedups._frames_py.FrameReader] = None
+        self._writer = _speedups.FrameWriter(mask=self.client)
+        self._outgoing = bytearray()
+        #: The client's request (sent by a client, received by a server).
+        self.request: Optional[Request] = None
+        #: The subprotocol both sides agreed on, if any.
+        self.subprotocol: Optional[str] = None
+        #: Headers of the server's 101 response (as seen by the client) or
+        #: the extra headers a server sent with it.
+        self.response_headers: List[Tuple[bytes, bytes]] = []
+        self._reject: Optional[RejectConnection] = None
+        self._reject_body = bytearray()
+        # The message we are sending in fragments: its opcode, or None.
+        self._sending: Optional[int] = None
+        self.local_close: Optional[CloseConnection] = None
+        self.remote_close: Optional[CloseConnection] = None
+        #: The code we failed the connection with (1002, 1007, 1009), if we did.
+        self.failure: Optional[ProtocolError] = None
+        self._eof = False
+        # Frames a client pipelined behind its request, parsed after accept().
+        self._pending_input = b""
+
+    # -- the opening handshake ---------------------------------------------
+
+    def initiate(
+        self,
+        host: str,
+        target: str,
+        *,
+        subprotocols: Sequence[str] = (),
+        extra_headers: Optional[Headers] = None,
+    ) -> bytes:
+        """Client: the HTTP upgrade request to send."""
+        if not self.client:
+            raise RuntimeError("only a client initiates the handshake")
+        self.request = Request(
+            host=host,
+            target=target,
+            subprotocols=list(subprotocols),
+            extra_headers=_header_bytes(extra_headers),
+        )
+        return self._handshake.send(self.request)
+
+    def accept(self, subprotocol: Optional[str] = None, extra_headers: Optional[Headers] = None) -> bytes:
+        """Server: accept the received request; returns the 101 response."""
+        if self.client or self.state is not ConnectionState.CONNECTING or self.request is None:
+            raise RuntimeError("accept() needs a received, unanswered request")
+        headers = _header_bytes(extra_headers)
+        try:
+            data = self._handshake.send(AcceptConnection(subprotocol=subprotocol, extra_headers=headers))
+        except LocalProtocolError as exc:
+            raise ValueError(str(exc)) from None
+        self.subprotocol = subprotocol
+        self.response_headers = headers
+        self._open()
+        self._outgoing += data
+        # Frames the client sent right behind its request wait in h11.
+        trailing = self._handshake._h11_connection.trailing_data[0]
+        if trailing:
+            self._pending_input = bytes(trailing)
+        return bytes(self._take_outgoing())
+
+    def reject(
+        self,
+        status_code: int = 403,
+        headers: Optional[Headers] = None,
+        body: Union[bytes, str] = b"",
+    ) -> bytes:
+        """Server: refuse the request with an HTTP response."""
+        if self.client or self.state is not ConnectionState.CONNECTING:
+            raise RuntimeError("reject() needs an unanswered request")
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if not 400 <= status_code <= 599:
+            raise ValueError("a rejection needs a 4xx or 5xx status")
+        header_list = _header_bytes(headers)
+        header_list.append((b"content-length", b"%d" % len(body)))
+        data = self._handshake.send(RejectConnection(status_code=status_code, headers=header_list, has_body=True))
+        data += self._handshake.send(RejectData(data=body, body_finished=True))
+        self.state = ConnectionState.CLOSED
+        return data
+
+    def _open(self) -> None:
+        self.state = ConnectionState.OPEN
+        self._reader = _speedups.FrameReader(
+            expect_masked=not self.client,
+            max_message_size=self._max_message_size,
+            reassemble=self._reassemble,
+        )
+
+    def _receive_handshake(self, data: bytes) -> List[Event]:
+        try:
+            self._handshake.receive_data(data)
+            events = list(self._handshake.events())
+        except RemoteProtocolError as exc:
+            self.state = ConnectionState.CLOSED
+            if self.client:
+                raise HandshakeError(f"invalid handshake response: {exc}") from None
+            hint = exc.event_hint
+            status = hint.status_code if isinstance(hint, RejectConnection) else 400
+            extra = list(hint.headers) if isinstance(hint, RejectConnection) else []
+            reason = b"Upgrade Required" if status == 426 else b"Bad Request"
+            self._outgoing += _bad_request(status, reason, f"{exc}\n".encode(), extra)
+            raise HandshakeError(f"invalid handshake request: {exc}", status) from None
+        out: List[Event] = []
+        for event in events:
+            if isinstance(event, Request):
+                problem = self._check_request(event)
+                if problem:
+                    self.state = ConnectionState.CLOSED
+                    self._outgoing += _bad_request(400, b"Bad Request", problem.encode() + b"\n")
+                    raise HandshakeError(f"invalid handshake request: {problem}", 400)
+                self.request = event
+                out.append(event)
+            elif isinstance(event, AcceptConnection):
+                self.subprotocol = event.subprotocol
+                self.response_headers = list(event.extra_headers)
+                self._open()
+                out.append(event)
+                trailing = self._handshake._h11_connection.trailing_data[0]
+                if trailing:
+                    out.extend(self.receive_data(bytes(trailing)))
+            elif isinstance(event, RejectConnection):
+                self._reject = event
+                if not event.has_body:
+                    self._rejected()
+            elif isinstance(event, RejectData):
+                if len(self._reject_body) < MAX_REJECT_BODY:
+                    self._reject_body += event.data[: MAX_REJECT_BODY - len(self._reject_body)]
+                if event.body_finished:
+                    self._rejected()
+        return out
+
+    @staticmethod
+    def _check_request(request: Request) -> Optional[str]:
+        """What wsproto leaves unchecked in a request (RFC 6455 section 4.2.1)."""
+        for name, value in request.extra_headers:
+            if name == b"sec-websocket-key":
+                try:
+                    if len(base64.b64decode(value, validate=True)) == 16:
+                        return None
+                except binascii.Error:
+                    pass
+                return "Sec-WebSocket-Key is not 16 bytes in base64"
+        return "missing Sec-WebSocket-Key"
+
+    def _rejected(self) -> None:
+        assert self._reject is not None
+        self.state = ConnectionState.CLOSED
+        raise HandshakeRejected(
+            self._reject.status_code,
+            [(bytes(n), bytes(v)) for n, v in self._reject.headers],
+            bytes(self._reject_body),
+            self._reject,
+        )
+
+    # -- receiving ------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> List[Event]:
+        """Process bytes from the peer; return the events they complete.
+
+        During the handshake this raises :class:`HandshakeError` (a server
+        should then send :meth:`data_to_send`, an HTTP 4xx, and close) or
+        :class:`HandshakeRejected` (a client whose request was refused).
+        Afterwards it never raises for anything the peer does: a protocol
+        violation fails the connection (a close frame with 1002, 1007 or 1009
+        is queued and :attr:`failure` is set) and the events before it are
+        still returned.
+        """
+        reader = self._reader
+        if reader is None:
+            if self.state is ConnectionState.CONNECTING:
+                return self._receive_handshake(data)
+            return []
+        if self._pending_input:
+            data = self._pending_input + data
+            self._pending_input = b""
+        try:
+            events = reader.feed(data)
+        except ProtocolError as exc:
+            events = exc.events
+            self._fail(exc)
+        for event in events:
+            cls = type(event)
+            if cls is not TextMessage and cls is not BytesMessage:
+                self._control_event(event)
+        return events
+
+    def _control_event(self, event: Event) -> None:
+        """React to a ping or a close; data messages never come here."""
+        if type(event) is Ping:
+            # Only an open connection answers: after our close frame
+            # nothing but the close reply may follow it.
+            if self.state is ConnectionState.OPEN:
+                self._outgoing += self._writer.frame(OP_PONG, event.payload)
+        elif type(event) is CloseConnection:
+                self.remote_close = event
+                if self.state is ConnectionState.OPEN:
+                    # Answer with the same code (RFC 6455 section 5.5.1); a
+                    # close that carried no code is answered with none.
+                    code = None if event.code == CLOSE_NO_STATUS else event.code
+                    self._outgoing += self._writer.close(code)
+                    self.local_close = CloseConnection(event.code, "")
+                self.state = ConnectionState.CLOSED
+
+    def _fail(self, error: ProtocolError) -> None:
+        """Fail the connection (RFC 6455 section 7.1.7): tell the peer why, stop reading."""
+        self.failure = error
+        if self.state is ConnectionState.OPEN:
+            reason = error.reason.encode("utf-8")[:123].decode("utf-8", "ignore")
+            self._outgoing += self._writer.close(error.code, reason)
+            self.local_close = CloseConnection(error.code, reason)
+        self.state = ConnectionState.CLOSED
+
+    def receive_eof(self) -> None:
+        """The peer closed its side of the transport."""
+        self._eof = True
+        if self.state is ConnectionState.CONNECTING and self._reject is not None:
+            # An HTTP error response delimited by the connection's end.
+            self._rejected()
+        self.state = ConnectionState.CLOSED
+
+    # -- sending ----------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.state is not ConnectionState.OPEN:
+            if self.state is ConnectionState.CONNECTING:
+                raise RuntimeError("the handshake is not finished")
+            raise self.closed_exception()
+
+    def send_message(self, data: Union[str, bytes, bytearray, memoryview], final: bool = True) -> bytes:
+        """A text (``str``) or binary message; ``final=False`` sends a fragment.
+
+        The fragments of one message must all be ``str`` or all bytes.
+        """
+        if self.state is not ConnectionState.OPEN:
+            self._check_open()
+        if isinstance(data, str):
+            payload: Union[bytes, bytearray, memoryview] = data.encode("utf-8")
+            opcode = OP_TEXT
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            payload = data
+            opcode = OP_BINARY
+        else:
+            raise TypeError(f"a message is str or bytes, not {type(data).__name__}")
+        sending = self._sending
+        if sending is not None:
+            if sending != opcode:
+                raise TypeError("all fragments of a message must be of the same type")
+            opcode = OP_CONTINUATION
+        self._sending = None if final else (opcode or sending)
+        return self._writer.frame(opcode, payload, final)
+
+    def send_ping(self, payload: bytes = b"") -> bytes:
+        """A ping; the peer answers with a pong carrying the same payload."""
+        self._check_open()
+        if len(payload) > 125:
+            raise ValueError("a ping payload is at most 125 bytes")
+        return self._writer.frame(OP_PING, payload)
+
+    def send_pong(self, payload: bytes = b"") -> bytes:
+        """An unsolicited pong (a unidirectional heartbeat, RFC 6455 5.5.3)."""
+        self._check_open()
+        if len(payload) > 125:
+            raise ValueError("a pong payload is at most 125 bytes")
+        return self._writer.frame(OP_PONG, payload)
+
+    def send_close(self, code: Optional[int] = 1000, reason: str = "") -> bytes:
+        """Start the close handshake, or answer the peer's; b'' if already done.
+
+        ``code=None`` sends a close frame without a code.  1005, 1006, 1015
+        and other codes that may not appear on the wire raise ValueError.
+        """
+        if self.state is ConnectionState.OPEN:
+            data = self._writer.close(code, reason)
+            self.local_close = CloseConnection(CLOSE_NO_STATUS if code is None else code, reason)
+            self.state = ConnectionState.LOCAL_CLOSING
+            return data
+        if self.state is ConnectionState.CONNECTING:
+            raise RuntimeError("the handshake is not finished")
+        # Closing or closed already: nothing more to say.
+        if code is not None and not _speedups.is_valid_close_code(code):
+            raise ValueError(f"close code {code} may not be sent")
+        return b""
+
+    def data_to_send(self) -> bytes:
+        """Bytes the protocol made us owe the peer (pongs, close replies, errors)."""
+        if not self._outgoing:
+            return b""
+        return bytes(self._take_outgoing())
+
+    def _take_outgoing(self) -> bytearray:
+        data = self._outgoing
+        self._outgoing = bytearray()
+        return data
+
+    # -- the outcome ------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self.state is ConnectionState.CLOSED
+
+    @property
+    def close_code(self) -> int:
+        """The peer's close code; ours if we failed the connection; else 1006."""
+        if self.remote_close is not None:
+            return self.remote_close.code
+        if self.failure is not None:
+            return self.failure.code
+        return CLOSE_ABNORMAL
+
+    @property
+    def close_reason(self) -> str:
+        if self.remote_close is not None:
+            return self.remote_close.reason or ""
+        if self.failure is not None:
+            return self.failure.reason
+        return ""
+
+    @property
+    def should_close_transport(self) -> bool:
+        """Whether to close the TCP connection now (RFC 6455 section 7.1.1).
+
+        The server closes first once the close handshake is done or the
+        connection failed; a client waits for the server to do it.
+        """
+        return self.state is ConnectionState.CLOSED and not self.client
+
+    def closed_exception(self) -> ConnectionClosed:
+        """The exception for an operation attempted on a closed connection."""
+        if self.state is ConnectionState.LOCAL_CLOSING and self.local_close is not None:
+            code = self.local_close.code
+        else:
+            code = self.close_code
+        cls = ConnectionClosedOK if code in (1000, 1001) else ConnectionClosedError
+        return cls(code, self.close_reason)
