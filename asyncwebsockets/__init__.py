@@ -1,6 +1,55 @@
-"""WebSocket client and server for asyncio and trio, on anyio."""
+"""WebSocket client and server for asyncio and trio, built on anyio.
+
+Events are :mod:`wsproto.events` objects; the frame codec is compiled
+(``SPEEDUPS`` is True) unless no compiled module could be built or
+``ASYNCWEBSOCKETS_NO_EXTENSIONS=1`` is set.
+"""
 
 from ._speedups import SPEEDUPS
+from .client import create_websocket, create_websocket_client, open_websocket, open_websocket_client
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    HandshakeError,
+    HandshakeRejected,
+    HandshakeTimeout,
+    InvalidURI,
+    ProtocolError,
+    WebSocketError,
+)
+from .server import (
+    Reject,
+    WebSocketServer,
+    create_websocket_server,
+    open_websocket_server,
+    serve,
+    serve_listener,
+)
+from .websocket import Websocket
 
 __version__ = "1.0.0"
-__all__ = ["SPEEDUPS"]
+
+__all__ = [
+    "SPEEDUPS",
+    "Websocket",
+    "open_websocket",
+    "create_websocket",
+    "open_websocket_client",
+    "create_websocket_client",
+    "open_websocket_server",
+    "create_websocket_server",
+    "serve",
+    "serve_listener",
+    "WebSocketServer",
+    "Reject",
+    "WebSocketError",
+    "InvalidURI",
+    "HandshakeError",
+    "HandshakeRejected",
+    "HandshakeTimeout",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+    "ProtocolError",
+]

@@ -121,8 +121,8 @@ class Connection:
         self._sending: Optional[int] = None
         self.local_close: Optional[CloseConnection] = None
         self.remote_close: Optional[CloseConnection] = None
-        #: The code we failed the connection with (1002, 1007, 1009), if we did.
-        self.failure: Optional[ProtocolError] = None
+        #: Why we failed the connection (1002, 1007, 1009, 1011...), if we did.
+        self.failure: Optional[CloseConnection] = None
         self._eof = False
         # Frames a client pipelined behind its request, parsed after accept().
         self._pending_input = b""
@@ -278,6 +278,7 @@ class Connection:
         if reader is None:
             if self.state is ConnectionState.CONNECTING:
                 return self._receive_handshake(data)
+            # Failed, or never opened: nothing more is read.
             return []
         if self._pending_input:
             data = self._pending_input + data
@@ -286,7 +287,7 @@ class Connection:
             events = reader.feed(data)
         except ProtocolError as exc:
             events = exc.events
-            self._fail(exc)
+            self.fail(exc.code, exc.reason)
         for event in events:
             cls = type(event)
             if cls is not TextMessage and cls is not BytesMessage:
@@ -310,14 +311,21 @@ class Connection:
                     self.local_close = CloseConnection(event.code, "")
                 self.state = ConnectionState.CLOSED
 
-    def _fail(self, error: ProtocolError) -> None:
-        """Fail the connection (RFC 6455 section 7.1.7): tell the peer why, stop reading."""
-        self.failure = error
+    def fail(self, code: int, reason: str = "") -> None:
+        """Fail the connection (RFC 6455 section 7.1.7): tell the peer why, stop reading.
+
+        Used for the peer's protocol violations and for local verdicts such
+        as a keepalive timeout (1011).  The close frame, if the connection
+        was open, is queued in :meth:`data_to_send`.
+        """
+        reason = reason.encode("utf-8")[:123].decode("utf-8", "ignore")
+        self.failure = CloseConnection(code, reason)
         if self.state is ConnectionState.OPEN:
-            reason = error.reason.encode("utf-8")[:123].decode("utf-8", "ignore")
-            self._outgoing += self._writer.close(error.code, reason)
-            self.local_close = CloseConnection(error.code, reason)
+            self._outgoing += self._writer.close(code, reason)
+            self.local_close = CloseConnection(code, reason)
         self.state = ConnectionState.CLOSED
+        self._reader = None
+        self._pending_input = b""
 
     def receive_eof(self) -> None:
         """The peer closed its side of the transport."""

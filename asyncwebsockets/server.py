@@ -1,0 +1,222 @@
+"""Accepting connections: the handshake over a stream you have, or a whole server."""
+
+from __future__ import annotations
+
+import ssl as _ssl
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable, List, Optional, Sequence, Union
+
+import anyio
+from anyio.abc import Listener, SocketAttribute, TaskStatus
+from anyio.streams.tls import TLSListener
+from wsproto.events import AcceptConnection, RejectConnection, Request
+
+from .connection import Connection, ConnectionType, Headers
+from .exceptions import ConnectionClosed, HandshakeError, HandshakeRejected
+from .transport import TRANSPORT_ERRORS, as_transport
+from .websocket import Websocket
+
+__all__ = [
+    "Reject",
+    "open_websocket_server",
+    "create_websocket_server",
+    "serve",
+    "serve_listener",
+    "WebSocketServer",
+]
+
+
+@dataclass(frozen=True)
+class Reject:
+    """What a ``filter`` returns to refuse a request with a full HTTP response."""
+
+    status_code: int = 403
+    headers: Headers = field(default_factory=list)
+    body: Union[bytes, str] = b""
+
+
+FilterResult = Union[bool, str, None, AcceptConnection, RejectConnection, Reject]
+Filter = Callable[[Request], Awaitable[FilterResult]]
+
+
+async def create_websocket_server(
+    sock: Any,
+    filter: Optional[Filter] = None,  # noqa: A002 - the 0.x name
+    *,
+    subprotocols: Optional[Sequence[str]] = None,
+    extra_headers: Optional[Headers] = None,
+    open_timeout: Optional[float] = 10.0,
+    close_timeout: Optional[float] = 10.0,
+    ping_interval: Optional[float] = 20.0,
+    ping_timeout: Optional[float] = 20.0,
+    max_message_size: Optional[int] = 1 << 20,
+    reassemble: bool = True,
+    compression: Optional[str] = None,
+) -> Websocket:
+    """Run the server handshake over ``sock``, an accepted stream; you close the result.
+
+    ``filter``, if given, is awaited with the client's
+    :class:`wsproto.events.Request` and decides: ``True`` accepts, a string
+    accepts with that subprotocol, an :class:`~wsproto.events.AcceptConnection`
+    accepts with its subprotocol and extra headers; ``False``/``None``
+    refuses with 403, a :class:`Reject` or
+    :class:`~wsproto.events.RejectConnection` with its status (and body).
+    Without a filter every request is accepted.  When accepting without a
+    chosen subprotocol, the first one the client offers that is in
+    ``subprotocols`` is picked; if ``subprotocols`` is None, the client's
+    first offer (what 0.x did).
+
+    A malformed request is answered with HTTP 400 (426 for a wrong
+    ``Sec-WebSocket-Version``) and raises :class:`HandshakeError`; a refused
+    one raises :class:`HandshakeRejected`.  Both are ``ConnectionError``.
+    """
+    if compression is not None:
+        raise ValueError(f"unsupported compression {compression!r}; use None")
+    connection = Connection(ConnectionType.SERVER, max_message_size=max_message_size, reassemble=reassemble)
+    ws = Websocket(
+        as_transport(sock),
+        connection,
+        close_timeout=close_timeout,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+    )
+    request = await ws._server_receive_request(open_timeout)
+    try:
+        decision: FilterResult = True if filter is None else await filter(request)
+    except BaseException:
+        await ws._server_reject(500, None, b"")
+        raise
+    headers: List[Any] = list(extra_headers or ())
+    if decision is True or isinstance(decision, str):
+        chosen = decision if isinstance(decision, str) else _pick_subprotocol(request, subprotocols)
+        await ws._server_accept(chosen, headers)
+    elif isinstance(decision, AcceptConnection):
+        await ws._server_accept(decision.subprotocol, headers + list(decision.extra_headers))
+    else:
+        if isinstance(decision, Reject):
+            status, reject_headers, body = decision.status_code, list(decision.headers), decision.body
+        elif isinstance(decision, RejectConnection):
+            status, reject_headers, body = decision.status_code, list(decision.headers), b""
+        else:
+            status, reject_headers, body = 403, [], b""
+        await ws._server_reject(status, reject_headers, body)
+        raise HandshakeRejected(status, [], body if isinstance(body, bytes) else body.encode())
+    return ws
+
+
+def _pick_subprotocol(request: Request, supported: Optional[Sequence[str]]) -> Optional[str]:
+    offered = request.subprotocols
+    if supported is None:
+        return offered[0] if offered else None
+    for name in offered:
+        if name in supported:
+            return name
+    return None
+
+
+@asynccontextmanager
+async def open_websocket_server(sock: Any, filter: Optional[Filter] = None, **kwargs: Any) -> AsyncIterator[Websocket]:  # noqa: A002
+    """:func:`create_websocket_server` for an ``async with`` block, closing with 1000 after it."""
+    ws = await create_websocket_server(sock, filter, **kwargs)
+    try:
+        yield ws
+    finally:
+        with anyio.CancelScope(shield=True):
+            await ws.close()
+
+
+Handler = Callable[[Websocket], Awaitable[Any]]
+
+
+class WebSocketServer:
+    """A running server, as handed to ``task_status.started()`` by :func:`serve`."""
+
+    def __init__(self, listener: Listener[Any]) -> None:
+        self.listener = listener
+
+    @property
+    def listeners(self) -> List[Listener[Any]]:
+        inner = getattr(self.listener, "listener", self.listener)  # under a TLSListener
+        return list(getattr(inner, "listeners", [inner]))
+
+    @property
+    def port(self) -> int:
+        """The TCP port (useful after asking for port 0)."""
+        return int(self.listeners[0].extra(SocketAttribute.local_port))
+
+    @property
+    def ports(self) -> List[int]:
+        return [int(listener.extra(SocketAttribute.local_port)) for listener in self.listeners]
+
+
+async def serve_listener(
+    handler: Handler,
+    listener: Listener[Any],
+    *,
+    task_status: TaskStatus[WebSocketServer] = anyio.TASK_STATUS_IGNORED,
+    **options: Any,
+) -> None:
+    """Serve WebSocket connections accepted by ``listener`` until cancelled.
+
+    Each connection runs ``handler(ws)`` in its own task once the handshake
+    succeeds (``options`` are those of :func:`create_websocket_server`).
+    Failed handshakes are answered and dropped without disturbing anyone.
+    When the handler returns, the connection is closed with 1000; if it
+    raises, with 1011, and the exception propagates (a
+    :class:`ConnectionClosed` from a peer that went away does not).  When the
+    server is cancelled, open connections are closed with 1001, each given
+    ``close_timeout`` to finish.
+    """
+
+    async def run(stream: Any) -> None:
+        try:
+            ws = await create_websocket_server(stream, **options)
+        except (HandshakeError, *TRANSPORT_ERRORS):
+            return
+        try:
+            await handler(ws)
+        except ConnectionClosed:
+            pass
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await ws.close(1001, "server shutting down")
+            raise
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await ws.close(1011, "internal error")
+            raise
+        with anyio.CancelScope(shield=True):
+            await ws.close()
+
+    async with listener:
+        task_status.started(WebSocketServer(listener))
+        await listener.serve(run)
+
+
+async def serve(
+    handler: Handler,
+    host: Optional[str] = None,
+    port: int = 0,
+    *,
+    ssl: Optional[_ssl.SSLContext] = None,
+    backlog: int = 65536,
+    task_status: TaskStatus[WebSocketServer] = anyio.TASK_STATUS_IGNORED,
+    **options: Any,
+) -> None:
+    """Listen on ``host``:``port`` (TLS with ``ssl``) and serve until cancelled.
+
+    Use it with ``await task_group.start(serve, handler, host, port)`` to
+    get the :class:`WebSocketServer` (and its port) once it listens.  The
+    other options are those of :func:`create_websocket_server`; see
+    :func:`serve_listener` for how connections are run and shut down.
+    """
+    listener: Listener[Any] = await anyio.create_tcp_listener(local_host=host, local_port=port, backlog=backlog)
+    if ssl is not None:
+        listener = TLSListener(
+            listener,  # type: ignore[arg-type]
+            ssl,
+            standard_compatible=False,
+            handshake_timeout=options.get("open_timeout", 10.0) or 10.0,
+        )
+    await serve_listener(handler, listener, task_status=task_status, **options)
