@@ -122,7 +122,7 @@ class FrameReader:
         self._parts: List[bytes] = []
         self._message_size = 0
         self._validator = Utf8Validator()
-        self._decoder: Optional[object] = None
+        self._decoder: Optional[codecs.IncrementalDecoder] = None
         self._finished = False
 
     @property
@@ -286,7 +286,8 @@ class FrameReader:
             return BytesMessage(payload, True, bool(fin))
         if not self._validator.feed(payload, bool(fin)):
             raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message")
-        text = self._decoder.decode(payload, bool(fin))  # type: ignore[attr-defined]
+        assert self._decoder is not None
+        text = self._decoder.decode(payload, bool(fin))
         if fin:
             self._validator.reset()
             self._decoder = None

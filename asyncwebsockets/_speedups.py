@@ -21,7 +21,7 @@ def _load_compiled() -> Dict[str, ModuleType] | None:
     if os.environ.get("ASYNCWEBSOCKETS_NO_EXTENSIONS", "") not in ("", "0"):
         return None
     try:
-        from . import _frames, _mask, _utf8  # type: ignore[attr-defined]
+        from . import _frames, _mask, _utf8  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return None
     return {"mask": _mask, "utf8": _utf8, "frames": _frames}
@@ -30,8 +30,15 @@ def _load_compiled() -> Dict[str, ModuleType] | None:
 COMPILED = _load_compiled()
 SPEEDUPS = COMPILED is not None
 
-apply_mask = apply_mask_inplace = is_utf8 = Utf8Validator = None  # type: ignore[assignment]
-FrameReader = FrameWriter = parse_close = is_valid_close_code = None  # type: ignore[assignment]
+# Type checkers see the twins' signatures; the compiled modules match them.
+apply_mask = _mask_py.apply_mask
+apply_mask_inplace = _mask_py.apply_mask_inplace
+is_utf8 = _utf8_py.is_utf8
+Utf8Validator = _utf8_py.Utf8Validator
+FrameReader = _frames_py.FrameReader
+FrameWriter = _frames_py.FrameWriter
+parse_close = _frames_py.parse_close
+is_valid_close_code = _frames_py.is_valid_close_code
 
 
 def use(modules: Dict[str, ModuleType]) -> None:

@@ -89,12 +89,17 @@ async def create_websocket(
         extra.append(("Authorization", uri.authorization))
     try:
         with anyio.fail_after(open_timeout):
-            stream = await anyio.connect_tcp(
-                uri.host,
-                uri.port,
-                ssl_context=context,
-                tls_standard_compatible=False,
-            )
+            if context is None:
+                stream: Any = await anyio.connect_tcp(uri.host, uri.port)
+            else:
+                # SNI and host name checking use the URL's host.
+                stream = await anyio.connect_tcp(
+                    uri.host,
+                    uri.port,
+                    ssl_context=context,
+                    tls_hostname=uri.host,
+                    tls_standard_compatible=False,
+                )
     except TimeoutError:
         raise HandshakeTimeout(f"connecting to {uri.host}:{uri.port} timed out") from None
     except TRANSPORT_ERRORS as exc:

@@ -35,6 +35,7 @@ from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from . import _speedups
+from ._frames_py import FrameReader
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -105,7 +106,7 @@ class Connection:
         self._handshake = H11Handshake(connection_type)
         self._max_message_size = max_message_size
         self._reassemble = reassemble
-        self._reader: Optional[_speedups._frames_py.FrameReader] = None
+        self._reader: Optional[FrameReader] = None
         self._writer = _speedups.FrameWriter(mask=self.client)
         self._outgoing = bytearray()
         #: The client's request (sent by a client, received by a server).
@@ -429,7 +430,7 @@ class Connection:
         if self.remote_close is not None:
             return self.remote_close.reason or ""
         if self.failure is not None:
-            return self.failure.reason
+            return self.failure.reason or ""
         return ""
 
     @property

@@ -214,7 +214,7 @@ async def serve(
     listener: Listener[Any] = await anyio.create_tcp_listener(local_host=host, local_port=port, backlog=backlog)
     if ssl is not None:
         listener = TLSListener(
-            listener,  # type: ignore[arg-type]
+            listener,
             ssl,
             standard_compatible=False,
             handshake_timeout=options.get("open_timeout", 10.0) or 10.0,

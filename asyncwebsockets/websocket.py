@@ -88,7 +88,7 @@ class Websocket:
     @property
     def request_headers(self) -> List[Tuple[bytes, bytes]]:
         request = self._conn.request
-        return list(request.extra_headers) if request is not None else []  # type: ignore[arg-type]
+        return list(request.extra_headers) if request is not None else []
 
     @property
     def response_headers(self) -> List[Tuple[bytes, bytes]]:
@@ -180,7 +180,7 @@ class Websocket:
             if cls is TextMessage or cls is BytesMessage:
                 queue.append(event)
             elif cls is Pong:
-                self._pong_received(event.payload)
+                self._pong_received(event.payload)  # type: ignore[attr-defined]
         reply = conn.data_to_send()
         if reply:
             try:
@@ -328,7 +328,7 @@ class Websocket:
                     pass
         if conn.state is not ConnectionState.CLOSED:
             with anyio.move_on_after(self._close_timeout):
-                while conn.state is not ConnectionState.CLOSED and not self._transport_closed:
+                while not (self.closed or self._transport_closed):
                     await self._pump()
         await self._finish()
 
