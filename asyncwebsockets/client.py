@@ -8,6 +8,7 @@ from typing import Any, AsyncIterator, List, Optional, Sequence, Tuple, Union
 
 import anyio
 
+from . import asyncio_transport
 from .connection import Connection, ConnectionType, Headers
 from .exceptions import HandshakeError, HandshakeTimeout
 from .transport import TRANSPORT_ERRORS, as_transport
@@ -89,8 +90,10 @@ async def create_websocket(
         extra.append(("Authorization", uri.authorization))
     try:
         with anyio.fail_after(open_timeout):
-            if context is None:
-                stream: Any = await anyio.connect_tcp(uri.host, uri.port)
+            if asyncio_transport.enabled():
+                stream: Any = await asyncio_transport.connect(uri.host, uri.port, context, uri.host)
+            elif context is None:
+                stream = await anyio.connect_tcp(uri.host, uri.port)
             else:
                 # SNI and host name checking use the URL's host.
                 stream = await anyio.connect_tcp(

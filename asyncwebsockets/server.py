@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 import ssl as _ssl
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, List, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Sequence, Union
 
 import anyio
 from anyio.abc import Listener, SocketAttribute, TaskStatus
 from anyio.streams.tls import TLSListener
 from wsproto.events import AcceptConnection, RejectConnection, Request
 
+from . import asyncio_transport
 from .connection import Connection, ConnectionType, Headers
 from .exceptions import ConnectionClosed, HandshakeError, HandshakeRejected
 from .transport import TRANSPORT_ERRORS, as_transport
@@ -130,24 +132,39 @@ Handler = Callable[[Websocket], Awaitable[Any]]
 
 
 class WebSocketServer:
-    """A running server, as handed to ``task_status.started()`` by :func:`serve`."""
+    """A running server, as handed to ``task_status.started()`` by :func:`serve`.
 
-    def __init__(self, listener: Listener[Any]) -> None:
+    It knows its listening sockets, hence its ports (useful after asking
+    for port 0).
+    """
+
+    def __init__(self, listener: Optional[Listener[Any]] = None, sockets: Sequence[socket.socket] = ()) -> None:
+        #: The anyio listener, when the server runs on one.
         self.listener = listener
+        self._sockets = list(sockets)
 
     @property
     def listeners(self) -> List[Listener[Any]]:
+        if self.listener is None:
+            return []
         inner = getattr(self.listener, "listener", self.listener)  # under a TLSListener
         return list(getattr(inner, "listeners", [inner]))
 
     @property
+    def sockets(self) -> List[socket.socket]:
+        """The listening sockets."""
+        if self._sockets:
+            return list(self._sockets)
+        return [listener.extra(SocketAttribute.raw_socket) for listener in self.listeners]
+
+    @property
     def port(self) -> int:
-        """The TCP port (useful after asking for port 0)."""
-        return int(self.listeners[0].extra(SocketAttribute.local_port))
+        """The TCP port of the first listening socket."""
+        return self.ports[0]
 
     @property
     def ports(self) -> List[int]:
-        return [int(listener.extra(SocketAttribute.local_port)) for listener in self.listeners]
+        return [int(sock.getsockname()[1]) for sock in self.sockets]
 
 
 async def serve_listener(
@@ -170,28 +187,33 @@ async def serve_listener(
     """
 
     async def run(stream: Any) -> None:
-        try:
-            ws = await create_websocket_server(stream, **options)
-        except (HandshakeError, *TRANSPORT_ERRORS):
-            return
-        try:
-            await handler(ws)
-        except ConnectionClosed:
-            pass
-        except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                await ws.close(1001, "server shutting down")
-            raise
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await ws.close(1011, "internal error")
-            raise
-        with anyio.CancelScope(shield=True):
-            await ws.close()
+        await _run_connection(handler, stream, options)
 
     async with listener:
         task_status.started(WebSocketServer(listener))
         await listener.serve(run)
+
+
+async def _run_connection(handler: Handler, stream: Any, options: Dict[str, Any]) -> None:
+    """One server connection: handshake, handler, and the close that suits its end."""
+    try:
+        ws = await create_websocket_server(stream, **options)
+    except (HandshakeError, *TRANSPORT_ERRORS):
+        return
+    try:
+        await handler(ws)
+    except ConnectionClosed:
+        pass
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            await ws.close(1001, "server shutting down")
+        raise
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await ws.close(1011, "internal error")
+        raise
+    with anyio.CancelScope(shield=True):
+        await ws.close()
 
 
 async def serve(
@@ -211,6 +233,9 @@ async def serve(
     other options are those of :func:`create_websocket_server`; see
     :func:`serve_listener` for how connections are run and shut down.
     """
+    if asyncio_transport.enabled():
+        await _serve_asyncio(handler, host, port, ssl, backlog, task_status, options)
+        return
     listener: Listener[Any] = await anyio.create_tcp_listener(local_host=host, local_port=port, backlog=backlog)
     if ssl is not None:
         listener = TLSListener(
@@ -220,3 +245,35 @@ async def serve(
             handshake_timeout=options.get("open_timeout", 10.0) or 10.0,
         )
     await serve_listener(handler, listener, task_status=task_status, **options)
+
+
+async def _serve_asyncio(
+    handler: Handler,
+    host: Optional[str],
+    port: int,
+    ssl: Optional[_ssl.SSLContext],
+    backlog: int,
+    task_status: TaskStatus[WebSocketServer],
+    options: Dict[str, Any],
+) -> None:
+    """:func:`serve` on asyncio's own server and protocol callbacks (see asyncio_transport)."""
+    async with anyio.create_task_group() as tg:
+
+        def on_connect(transport: asyncio_transport.AsyncioTransport) -> None:
+            tg.start_soon(_run_connection, handler, transport, options)
+
+        server = await asyncio_transport.start_server(
+            on_connect,
+            host,
+            port,
+            ssl=ssl,
+            backlog=backlog,
+            ssl_handshake_timeout=options.get("open_timeout", 10.0),
+        )
+        try:
+            task_status.started(WebSocketServer(sockets=server.sockets))
+            await anyio.sleep_forever()
+        finally:
+            # Stop accepting; the connections' tasks are cancelled with us and
+            # close with 1001 on their way out.
+            server.close()

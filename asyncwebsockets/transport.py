@@ -36,8 +36,11 @@ TRANSPORT_ERRORS = (
 class Transport(Protocol):
     """What a Websocket needs from the connection below it."""
 
-    async def receive(self) -> bytes:
-        """The next bytes from the peer; ``b""`` once the peer closed or the connection broke."""
+    async def receive(self, timeout: Optional[float] = None) -> Optional[bytes]:
+        """The next bytes from the peer; ``b""`` once the peer closed or the connection broke.
+
+        With a ``timeout``, None when nothing arrived within that many seconds.
+        """
 
     async def send(self, data: bytes) -> None:
         """Write all of ``data``, waiting while the peer is not reading.
@@ -50,6 +53,9 @@ class Transport(Protocol):
 
     def extra(self, attribute: Any, default: Any = None) -> Any:
         """anyio typed attributes (peer address, TLS details, ...)."""
+
+    def abort(self) -> None:
+        """Drop the connection now, without waiting for anything."""
 
     @property
     def send_is_atomic(self) -> bool:
@@ -105,9 +111,13 @@ class StreamTransport:
         # Nothing tells us how much of an interrupted send_all went out.
         return False
 
-    async def receive(self) -> bytes:
+    async def receive(self, timeout: Optional[float] = None) -> Optional[bytes]:
         try:
-            return await self._stream.receive(RECEIVE_SIZE)
+            if timeout is None:
+                return await self._stream.receive(RECEIVE_SIZE)
+            with anyio.move_on_after(timeout):
+                return await self._stream.receive(RECEIVE_SIZE)
+            return None
         except TRANSPORT_ERRORS:
             return b""
 
@@ -125,6 +135,16 @@ class StreamTransport:
 
     def extra(self, attribute: Any, default: Any = None) -> Any:
         return self._stream.extra(attribute, default)
+
+    def abort(self) -> None:
+        # anyio has no synchronous abort; a forced close is the next best.
+        self._closed = True
+        sock = self._stream.extra(SocketAttribute.raw_socket, None)
+        if sock is not None:
+            try:
+                sock.shutdown(2)
+            except OSError:
+                pass
 
 
 def as_transport(stream: Any) -> Transport:

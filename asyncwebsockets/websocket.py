@@ -65,9 +65,11 @@ class Websocket:
         self._ping_timeout = ping_timeout
         self._events: Deque[Event] = deque()
         self._send_lock = anyio.Lock()
-        # One task reads from the network at a time; others wait for it.
+        self._atomic_send = transport.send_is_atomic
+        # One task reads from the network at a time; others wait for it
+        # on an event made only when someone does wait.
         self._reading = False
-        self._pumped = anyio.Event()
+        self._pumped: Optional[anyio.Event] = None
         # Pings we sent and wait for: payload -> (event, send time).
         self._pings: Dict[bytes, Tuple[anyio.Event, float]] = {}
         self._latencies: Dict[bytes, float] = {}
@@ -155,16 +157,19 @@ class Websocket:
     async def _pump(self) -> None:
         """Read from the network once, or wait while another task does."""
         if self._reading:
-            pumped = self._pumped
-            await pumped.wait()
+            if self._pumped is None:
+                self._pumped = anyio.Event()
+            await self._pumped.wait()
             return
         self._reading = True
         try:
             await self._fill()
         finally:
             self._reading = False
-            self._pumped.set()
-            self._pumped = anyio.Event()
+            pumped = self._pumped
+            if pumped is not None:
+                self._pumped = None
+                pumped.set()
 
     async def _fill(self) -> None:
         conn = self._conn
@@ -194,9 +199,10 @@ class Websocket:
         """The next bytes, sending keepalive pings while the peer is silent."""
         interval = self._ping_interval
         if interval is None or self._conn.state is not ConnectionState.OPEN:
-            return await self._transport.receive()
-        with anyio.move_on_after(interval):
-            return await self._transport.receive()
+            return await self._transport.receive() or b""
+        data = await self._transport.receive(interval)
+        if data is not None:
+            return data
         # Quiet for a whole interval: is the peer still there?
         payload = os.urandom(4)
         self._pings[payload] = (anyio.Event(), anyio.current_time())
@@ -204,11 +210,9 @@ class Websocket:
             await self._write(self._conn.send_ping(payload))
         except ConnectionClosed:
             return b""
-        timeout = self._ping_timeout
-        if timeout is None:
-            return await self._transport.receive()
-        with anyio.move_on_after(timeout):
-            return await self._transport.receive()
+        data = await self._transport.receive(self._ping_timeout)
+        if data is not None:
+            return data
         # Anything from the peer would have done; nothing came.
         self._conn.fail(CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
         await self._flush_failure()
@@ -246,6 +250,11 @@ class Websocket:
         the peer is not reading.  Raises :class:`ConnectionClosed` once the
         connection is closing or closed.
         """
+        if self._atomic_send:
+            # Whole frames go to the transport in one synchronous write, so
+            # they cannot interleave and need no lock.
+            await self._write_locked(self._conn.send_message(data, final))
+            return
         async with self._send_lock:
             await self._write_locked(self._conn.send_message(data, final))
 
@@ -277,11 +286,14 @@ class Websocket:
         await self._write(self._conn.send_pong(payload))
 
     async def _write(self, data: bytes) -> None:
+        if self._atomic_send:
+            await self._write_locked(data)
+            return
         async with self._send_lock:
             await self._write_locked(data)
 
     async def _write_locked(self, data: bytes) -> None:
-        """Write bytes while holding the send lock; frames never interleave."""
+        """Write bytes under the send lock (or atomically); frames never interleave."""
         if self._transport_closed:
             raise self._lost()
         try:
