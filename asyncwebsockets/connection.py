@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from wsproto import ConnectionType
 from wsproto.connection import ConnectionState
@@ -64,6 +64,22 @@ CLOSE_NO_STATUS = 1005
 MAX_REJECT_BODY = 64 * 1024
 
 
+class _HandshakeDone:
+    """Stands in for the handshake machinery once the connection is open."""
+
+    def send(self, event: Event) -> bytes:
+        raise RuntimeError("the opening handshake is over")
+
+    def receive_data(self, data: Optional[bytes]) -> None:
+        raise RuntimeError("the opening handshake is over")
+
+    def events(self) -> Iterator[Event]:
+        return iter(())
+
+
+_DONE = _HandshakeDone()
+
+
 def _header_bytes(headers: Optional[Iterable[Tuple[Union[bytes, str], Union[bytes, str]]]]) -> List[Tuple[bytes, bytes]]:
     out = []
     for name, value in headers or ():
@@ -103,7 +119,7 @@ class Connection:
     ) -> None:
         self.client = connection_type is ConnectionType.CLIENT
         self.state = ConnectionState.CONNECTING
-        self._handshake = H11Handshake(connection_type)
+        self._handshake: Union[H11Handshake, _HandshakeDone] = H11Handshake(connection_type)
         self._max_message_size = max_message_size
         self._reassemble = reassemble
         self._reader: Optional[FrameReader] = None
@@ -160,13 +176,11 @@ class Connection:
             raise ValueError(str(exc)) from None
         self.subprotocol = subprotocol
         self.response_headers = headers
-        self._open()
-        self._outgoing += data
         # Frames the client sent right behind its request wait in h11.
-        trailing = self._handshake._h11_connection.trailing_data[0]
+        trailing = self._open()
         if trailing:
-            self._pending_input = bytes(trailing)
-        return bytes(self._take_outgoing())
+            self._pending_input = trailing
+        return data
 
     def reject(
         self,
@@ -188,13 +202,20 @@ class Connection:
         self.state = ConnectionState.CLOSED
         return data
 
-    def _open(self) -> None:
+    def _open(self) -> bytes:
+        """Switch from HTTP to frames; returns the bytes h11 read past the handshake."""
         self.state = ConnectionState.OPEN
         self._reader = _speedups.FrameReader(
             expect_masked=not self.client,
             max_message_size=self._max_message_size,
             reassemble=self._reassemble,
         )
+        assert isinstance(self._handshake, H11Handshake)
+        trailing = bytes(self._handshake._h11_connection.trailing_data[0])
+        # The handshake machinery has done its job; an idle connection
+        # should not keep h11's buffers alive.
+        self._handshake = _DONE
+        return trailing
 
     def _receive_handshake(self, data: bytes) -> List[Event]:
         try:
@@ -223,11 +244,10 @@ class Connection:
             elif isinstance(event, AcceptConnection):
                 self.subprotocol = event.subprotocol
                 self.response_headers = list(event.extra_headers)
-                self._open()
+                trailing = self._open()
                 out.append(event)
-                trailing = self._handshake._h11_connection.trailing_data[0]
                 if trailing:
-                    out.extend(self.receive_data(bytes(trailing)))
+                    out.extend(self.receive_data(trailing))
             elif isinstance(event, RejectConnection):
                 self._reject = event
                 if not event.has_body:
