@@ -94,7 +94,7 @@ class FrameReader:
         "_reassemble",
         "_allowed_rsv",
         "_message_opcode",
-        "_parts",
+        "_message",
         "_message_size",
         "_validator",
         "_decoder",
@@ -117,9 +117,11 @@ class FrameReader:
         self._reassemble = reassemble
         self._allowed_rsv = allowed_rsv & (RSV1 | RSV2 | RSV3)
         # The message being reassembled: its opcode (0 when none), its
-        # fragments so far and their total size.
+        # fragments so far, joined as they come (a list of a million tiny
+        # fragments would cost far more memory than their bytes), and their
+        # total size.
         self._message_opcode = 0
-        self._parts: List[bytes] = []
+        self._message = bytearray()
         self._message_size = 0
         self._validator = Utf8Validator()
         self._decoder: Optional[codecs.IncrementalDecoder] = None
@@ -258,13 +260,13 @@ class FrameReader:
             self._message_opcode = opcode
         if self._message_opcode == OP_TEXT and not self._validator.feed(payload, bool(fin)):
             raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message")
-        self._parts.append(payload)
+        self._message += payload
         self._message_size += len(payload)
         if not fin:
             return None
-        data = b"".join(self._parts)
+        data = bytes(self._message)
         message_opcode = self._message_opcode
-        self._parts = []
+        self._message = bytearray()
         self._message_size = 0
         self._message_opcode = 0
         if message_opcode == OP_TEXT:
