@@ -1,0 +1,538 @@
+# cython: language_level=3
+"""The frame codec, compiled twin of ``asyncwebsockets/_frames_py.py``.
+
+:class:`FrameReader` turns the bytes one peer sends into wsproto events,
+enforcing RFC 6455 section 5 as it goes; :class:`FrameWriter` turns what we
+send into frames.  Both mirror the pure-Python twin method for method, with
+the same checks in the same order and the same error texts; the tests
+compare the two on random input.
+
+What the compiled reader adds is memory handling: complete frames are
+parsed straight out of the caller's chunk; only a trailing partial frame is
+copied, into one growing C buffer that is compacted instead of re-copied;
+each payload is unmasked while being copied into its final ``bytes``.
+"""
+
+import codecs
+import os
+
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.object cimport PyObject, PyObject_GenericSetAttr, PyTypeObject
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.string cimport memcpy, memmove
+
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+
+from asyncwebsockets.exceptions import ProtocolError
+
+from utf8_dfa cimport utf8_feed, utf8_reset, utf8_state
+
+cdef extern from "mask_kernels.h":
+    void aws_mask(const unsigned char *src, unsigned char *dst, size_t n,
+                  const unsigned char *key, unsigned int offset) nogil
+
+cdef extern from "Python.h":
+    PyTypeObject PyBaseObject_Type
+
+OP_CONTINUATION = 0x0
+OP_TEXT = 0x1
+OP_BINARY = 0x2
+OP_CLOSE = 0x8
+OP_PING = 0x9
+OP_PONG = 0xA
+
+RSV1 = 0x40
+RSV2 = 0x20
+RSV3 = 0x10
+
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_INVALID_DATA = 1007
+CLOSE_TOO_BIG = 1009
+CLOSE_NO_STATUS = 1005
+
+MAX_CONTROL_PAYLOAD = 125
+
+DEF C_OP_CONTINUATION = 0x0
+DEF C_OP_TEXT = 0x1
+DEF C_OP_BINARY = 0x2
+DEF C_OP_CLOSE = 0x8
+DEF C_OP_PING = 0x9
+DEF C_OP_PONG = 0xA
+DEF C_RSV_ALL = 0x70
+DEF C_MAX_CONTROL = 125
+# Masking bigger payloads than this releases the GIL.
+DEF NOGIL_THRESHOLD = 65536
+# The reader's buffer shrinks back to this after holding a large frame.
+DEF IDLE_BUFFER = 16384
+DEF MASK_POOL_SIZE = 4096
+
+cdef object _EMPTY_ARGS = ()
+cdef object _DATA = "data"
+cdef object _FRAME_FINISHED = "frame_finished"
+cdef object _MESSAGE_FINISHED = "message_finished"
+cdef object _TextMessage = TextMessage
+cdef object _BytesMessage = BytesMessage
+
+
+cpdef bint is_valid_close_code(long code):
+    """Whether ``code`` may appear in a close frame on the wire (RFC 6455 7.4).
+
+    1005, 1006 and 1015 are for reporting only; 1012-1014 are registered with
+    IANA since the RFC; 3000-4999 belong to libraries and applications.
+    """
+    return (
+        1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+    )
+
+
+cdef inline object _message(object cls, object data):
+    # Frozen-dataclass __init__ pays for a Python-level call and three
+    # object.__setattr__ lookups; this is object.__new__ plus the three
+    # stores, which is what that __init__ ends up doing.
+    cdef object event = PyBaseObject_Type.tp_new(cls, <PyObject *>_EMPTY_ARGS, NULL)
+    PyObject_GenericSetAttr(event, _DATA, data)
+    PyObject_GenericSetAttr(event, _FRAME_FINISHED, True)
+    PyObject_GenericSetAttr(event, _MESSAGE_FINISHED, True)
+    return event
+
+
+cdef class FrameReader:
+    """Incremental parser for the frames one peer sends.
+
+    Feed it chunks of any size with :meth:`feed`; it returns the events that
+    became complete.  With ``reassemble`` (the default) fragmented messages
+    come out whole; without it, each data frame comes out as it arrives, with
+    ``message_finished`` set on the last one, so a large message need not be
+    held in memory.
+
+    ``max_message_size`` (bytes; ``None`` for no limit) is checked against
+    each frame header, before its payload is buffered: the limit bounds the
+    memory one connection can make us hold.  Without reassembly it applies
+    to each frame.
+
+    After a close frame or a protocol error the reader is finished: further
+    input is ignored, as RFC 6455 section 5.5.1 says nothing may follow.
+    """
+
+    # Unparsed input: bytes [_start, _end) of a buffer of _capacity bytes.
+    cdef unsigned char *_buf
+    cdef Py_ssize_t _start
+    cdef Py_ssize_t _end
+    cdef Py_ssize_t _capacity
+    cdef bint _expect_masked
+    cdef long long _max_size        # -1: no limit
+    cdef bint _reassemble
+    cdef int _allowed_rsv
+    # The message being reassembled: its opcode (0 when none), its
+    # fragments so far, joined as they come, and their total size.
+    cdef int _message_opcode
+    cdef bytearray _message
+    cdef Py_ssize_t _message_size
+    cdef utf8_state _utf8
+    cdef object _decoder
+    cdef bint _finished
+
+    def __cinit__(self):
+        self._buf = NULL
+        self._start = 0
+        self._end = 0
+        self._capacity = 0
+
+    def __init__(self, *, bint expect_masked, max_message_size=1 << 20,
+                 bint reassemble=True, int allowed_rsv=0):
+        if max_message_size is not None and max_message_size < 0:
+            raise ValueError("max_message_size must be >= 0 or None")
+        self._expect_masked = expect_masked
+        self._max_size = -1 if max_message_size is None else min(max_message_size, (1 << 62))
+        self._reassemble = reassemble
+        self._allowed_rsv = allowed_rsv & C_RSV_ALL
+        self._message_opcode = 0
+        self._message = bytearray()
+        self._message_size = 0
+        utf8_reset(&self._utf8)
+        self._decoder = None
+        self._finished = False
+
+    def __dealloc__(self):
+        PyMem_Free(self._buf)
+
+    @property
+    def buffered(self):
+        """Bytes held: unparsed input plus the fragments of an unfinished message."""
+        return (self._end - self._start) + self._message_size
+
+    @property
+    def finished(self):
+        """True once a close frame or a protocol error ended the stream."""
+        return self._finished
+
+    def feed(self, data):
+        """Take the next bytes from the peer; return the events they complete.
+
+        Raises :class:`~asyncwebsockets.exceptions.ProtocolError` on a
+        violation; its ``events`` are those completed before the bad frame.
+        """
+        cdef list events = []
+        cdef Py_buffer view
+        cdef const unsigned char *src
+        cdef Py_ssize_t size
+        cdef Py_ssize_t used
+        cdef bint own_view
+        if self._finished:
+            return events
+        own_view = type(data) is not bytes
+        if own_view:
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            src = <const unsigned char *>view.buf
+            size = view.len
+        else:
+            src = <const unsigned char *>PyBytes_AS_STRING(data)
+            size = PyBytes_GET_SIZE(data)
+        try:
+            if self._end == self._start:
+                # Nothing held back: parse the caller's bytes where they are
+                # and keep only an incomplete frame at their end.
+                used = self._parse(src, size, events)
+                if not self._finished and used < size:
+                    self._store(src + used, size - used)
+            else:
+                self._store(src, size)
+                used = self._parse(self._buf + self._start, self._end - self._start, events)
+                self._start += used
+                if self._start == self._end:
+                    self._start = self._end = 0
+                    if self._capacity > IDLE_BUFFER:
+                        self._shrink()
+        except ProtocolError as exc:
+            self._finished = True
+            exc.events = events
+            raise
+        finally:
+            if own_view:
+                PyBuffer_Release(&view)
+            if self._finished:
+                self._start = self._end = 0
+                self._shrink()
+        return events
+
+    cdef int _store(self, const unsigned char *src, Py_ssize_t size) except -1:
+        """Append to the unparsed input, compacting before growing."""
+        cdef Py_ssize_t held = self._end - self._start
+        cdef Py_ssize_t needed = held + size
+        cdef Py_ssize_t capacity
+        cdef unsigned char *grown
+        if self._end + size > self._capacity:
+            if self._start and needed <= self._capacity:
+                memmove(self._buf, self._buf + self._start, held)
+            else:
+                capacity = max(needed, self._capacity * 2, 4096)
+                grown = <unsigned char *>PyMem_Malloc(capacity)
+                if grown == NULL:
+                    raise MemoryError()
+                if held:
+                    memcpy(grown, self._buf + self._start, held)
+                PyMem_Free(self._buf)
+                self._buf = grown
+                self._capacity = capacity
+            self._start = 0
+            self._end = held
+        memcpy(self._buf + self._end, src, size)
+        self._end += size
+        return 0
+
+    cdef void _shrink(self):
+        # Called with nothing held: a big frame's buffer is not kept around
+        # by an idle connection.
+        if self._capacity > IDLE_BUFFER:
+            PyMem_Free(self._buf)
+            self._buf = NULL
+            self._capacity = 0
+
+    cdef Py_ssize_t _parse(self, const unsigned char *p, Py_ssize_t n, list events) except -1:
+        """Parse complete frames from ``p[0:n]``; returns how many bytes they took."""
+        cdef Py_ssize_t pos = 0
+        cdef Py_ssize_t header
+        cdef unsigned long long length
+        cdef unsigned char b0, b1
+        cdef int opcode
+        cdef const unsigned char *key
+        cdef bytes payload
+        cdef unsigned char *dst
+        cdef object event
+        cdef int i
+        while n - pos >= 2:
+            b0 = p[pos]
+            b1 = p[pos + 1]
+            opcode = b0 & 0x0F
+            self._check_header(b0, b1, opcode)
+            length = b1 & 0x7F
+            header = 2
+            if length >= 126:
+                if length == 126:
+                    if n - pos < 4:
+                        break
+                    length = (<unsigned long long>p[pos + 2] << 8) | p[pos + 3]
+                    header = 4
+                else:
+                    if n - pos < 10:
+                        break
+                    length = 0
+                    for i in range(8):
+                        length = (length << 8) | p[pos + 2 + i]
+                    header = 10
+            if opcode < C_OP_CLOSE:
+                self._check_length(length)
+            if b1 & 0x80:
+                header += 4
+            if n - pos < header or <unsigned long long>(n - pos - header) < length:
+                break
+            payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>length)
+            dst = <unsigned char *>PyBytes_AS_STRING(payload)
+            if b1 & 0x80:
+                key = p + pos + header - 4
+                if length >= NOGIL_THRESHOLD:
+                    with nogil:
+                        aws_mask(p + pos + header, dst, <size_t>length, key, 0)
+                else:
+                    aws_mask(p + pos + header, dst, <size_t>length, key, 0)
+            else:
+                memcpy(dst, p + pos + header, <size_t>length)
+            pos += header + <Py_ssize_t>length
+            if opcode < C_OP_CLOSE:
+                event = self._data_frame(opcode, b0 & 0x80, payload)
+                if event is not None:
+                    events.append(event)
+            else:
+                events.append(self._control_frame(opcode, payload))
+                if opcode == C_OP_CLOSE:
+                    self._finished = True
+                    break
+        return pos
+
+    cdef int _check_header(self, unsigned char b0, unsigned char b1, int opcode) except -1:
+        """Enforce RFC 6455 section 5.2 on the first two bytes of a frame.
+
+        Everything but the extended length is known from these two bytes, so
+        garbage is refused as soon as it arrives.
+        """
+        if b0 & ~self._allowed_rsv & C_RSV_ALL:
+            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "reserved bits set")
+        if bool(b1 & 0x80) != self._expect_masked:
+            raise ProtocolError(
+                CLOSE_PROTOCOL_ERROR,
+                "unmasked frame from client" if self._expect_masked else "masked frame from server",
+            )
+        if opcode >= C_OP_CLOSE:
+            if opcode > C_OP_PONG:
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"unknown opcode {opcode}")
+            if not b0 & 0x80:
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "fragmented control frame")
+            if b1 & 0x7F > C_MAX_CONTROL:
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "control frame too long")
+            if b0 & C_RSV_ALL:
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "reserved bits set on control frame")
+        elif opcode > C_OP_BINARY:
+            raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"unknown opcode {opcode}")
+        elif opcode == C_OP_CONTINUATION:
+            if not self._message_opcode:
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "continuation frame outside a message")
+            if b0 & C_RSV_ALL:
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "reserved bits set on continuation frame")
+        elif self._message_opcode:
+            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented message")
+        return 0
+
+    cdef int _check_length(self, unsigned long long length) except -1:
+        """Refuse a data frame by its announced length, before buffering its payload."""
+        cdef unsigned long long size
+        if length >> 63:
+            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "frame length has its top bit set")
+        if self._max_size >= 0:
+            size = length + <unsigned long long>self._message_size if self._reassemble else length
+            if size > <unsigned long long>self._max_size:
+                raise ProtocolError(CLOSE_TOO_BIG, f"message exceeds {self._max_size} bytes")
+        return 0
+
+    cdef object _data_frame(self, int opcode, int fin, bytes payload):
+        cdef Py_ssize_t size
+        cdef Py_ssize_t old
+        cdef bytes data
+        cdef int message_opcode
+        if not self._reassemble:
+            return self._stream_frame(opcode, fin, payload)
+        if fin and opcode:
+            # The common case: a whole message in one frame.
+            if opcode == C_OP_TEXT:
+                try:
+                    return _message(_TextMessage, PyUnicode_DecodeUTF8(
+                        PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), NULL))
+                except UnicodeDecodeError:
+                    raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message") from None
+            return _message(_BytesMessage, payload)
+        if opcode:
+            self._message_opcode = opcode
+        size = PyBytes_GET_SIZE(payload)
+        if self._message_opcode == C_OP_TEXT:
+            if not utf8_feed(&self._utf8, <const unsigned char *>PyBytes_AS_STRING(payload), size) or (
+                fin and self._utf8.need
+            ):
+                raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message")
+        old = PyByteArray_GET_SIZE(self._message)
+        PyByteArray_Resize(self._message, old + size)
+        memcpy(PyByteArray_AS_STRING(self._message) + old, PyBytes_AS_STRING(payload), size)
+        self._message_size += size
+        if not fin:
+            return None
+        data = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(self._message), self._message_size)
+        message_opcode = self._message_opcode
+        self._message = bytearray()
+        self._message_size = 0
+        self._message_opcode = 0
+        if message_opcode == C_OP_TEXT:
+            utf8_reset(&self._utf8)
+            # Already validated fragment by fragment.
+            return _message(_TextMessage, PyUnicode_DecodeUTF8(
+                PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), NULL))
+        return _message(_BytesMessage, data)
+
+    cdef object _stream_frame(self, int opcode, int fin, bytes payload):
+        """One data frame, delivered without waiting for the rest of its message."""
+        cdef int message_opcode
+        if opcode:
+            self._message_opcode = opcode
+            if opcode == C_OP_TEXT:
+                self._decoder = codecs.getincrementaldecoder("utf-8")()
+        message_opcode = self._message_opcode
+        if fin:
+            self._message_opcode = 0
+        if message_opcode == C_OP_BINARY:
+            return BytesMessage(payload, True, bool(fin))
+        if not utf8_feed(&self._utf8, <const unsigned char *>PyBytes_AS_STRING(payload),
+                         PyBytes_GET_SIZE(payload)) or (fin and self._utf8.need):
+            raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message")
+        text = self._decoder.decode(payload, bool(fin))
+        if fin:
+            utf8_reset(&self._utf8)
+            self._decoder = None
+        return TextMessage(text, True, bool(fin))
+
+    cdef object _control_frame(self, int opcode, bytes payload):
+        if opcode == C_OP_PING:
+            return Ping(payload)
+        if opcode == C_OP_PONG:
+            return Pong(payload)
+        return parse_close(payload)
+
+
+cpdef parse_close(bytes payload):
+    """Decode a close frame's payload (RFC 6455 section 5.5.1)."""
+    cdef long code
+    if not payload:
+        return CloseConnection(CLOSE_NO_STATUS, "")
+    if len(payload) == 1:
+        raise ProtocolError(CLOSE_PROTOCOL_ERROR, "close frame with a 1-byte payload")
+    code = (payload[0] << 8) | payload[1]
+    if not is_valid_close_code(code):
+        raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"invalid close code {code}")
+    try:
+        reason = payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in close reason") from None
+    return CloseConnection(code, reason)
+
+
+cdef class FrameWriter:
+    """Builds the frames we send: header and (masked) payload in one buffer.
+
+    A client must mask every frame with a fresh, unpredictable key (RFC 6455
+    section 5.3).  Keys come from ``os.urandom`` in batches: one system call
+    per thousand frames instead of one per frame.
+    """
+
+    cdef bint _mask
+    cdef bytes _pool
+    cdef Py_ssize_t _pool_pos
+
+    def __init__(self, *, bint mask):
+        self._mask = mask
+        self._pool = b""
+        self._pool_pos = MASK_POOL_SIZE
+
+    cdef const unsigned char *_next_key(self) except NULL:
+        cdef Py_ssize_t pos
+        if self._pool_pos >= MASK_POOL_SIZE:
+            self._pool = os.urandom(MASK_POOL_SIZE)
+            self._pool_pos = 0
+        pos = self._pool_pos
+        self._pool_pos = pos + 4
+        return <const unsigned char *>PyBytes_AS_STRING(self._pool) + pos
+
+    def frame(self, int opcode, payload, bint fin=True, int rsv=0):
+        """Serialize one frame."""
+        cdef Py_buffer view
+        cdef bint own_view = type(payload) is not bytes
+        cdef const unsigned char *src
+        cdef Py_ssize_t length
+        cdef Py_ssize_t header
+        cdef bytes out
+        cdef unsigned char *dst
+        cdef const unsigned char *key
+        cdef int i
+        if own_view:
+            PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
+            src = <const unsigned char *>view.buf
+            length = view.len
+        else:
+            src = <const unsigned char *>PyBytes_AS_STRING(payload)
+            length = PyBytes_GET_SIZE(payload)
+        try:
+            header = 2 if length < 126 else (4 if length < 65536 else 10)
+            if self._mask:
+                header += 4
+            out = PyBytes_FromStringAndSize(NULL, header + length)
+            dst = <unsigned char *>PyBytes_AS_STRING(out)
+            dst[0] = (0x80 if fin else 0) | (rsv & C_RSV_ALL) | (opcode & 0x0F)
+            if length < 126:
+                dst[1] = <unsigned char>length
+            elif length < 65536:
+                dst[1] = 126
+                dst[2] = <unsigned char>(length >> 8)
+                dst[3] = <unsigned char>length
+            else:
+                dst[1] = 127
+                for i in range(8):
+                    dst[2 + i] = <unsigned char>((<unsigned long long>length) >> (56 - 8 * i))
+            if self._mask:
+                dst[1] |= 0x80
+                key = self._next_key()
+                memcpy(dst + header - 4, key, 4)
+                if length >= NOGIL_THRESHOLD:
+                    with nogil:
+                        aws_mask(src, dst + header, <size_t>length, key, 0)
+                else:
+                    aws_mask(src, dst + header, <size_t>length, key, 0)
+            else:
+                memcpy(dst + header, src, length)
+            return out
+        finally:
+            if own_view:
+                PyBuffer_Release(&view)
+
+    def close(self, code=1000, str reason=""):
+        """Serialize a close frame; ``code=None`` sends one with no payload.
+
+        Refuses codes that may not go on the wire, so 1005/1006/1015 never do.
+        """
+        if code is None:
+            if reason:
+                raise ValueError("a close reason needs a close code")
+            return self.frame(C_OP_CLOSE, b"")
+        if not is_valid_close_code(code):
+            raise ValueError(f"close code {code} may not be sent")
+        payload = int(code).to_bytes(2, "big") + reason.encode("utf-8")
+        if len(payload) > MAX_CONTROL_PAYLOAD:
+            raise ValueError("close reason longer than 123 bytes of UTF-8")
+        return self.frame(C_OP_CLOSE, payload)
