@@ -1,0 +1,79 @@
+"""The installed package really has (or really lacks) its compiled modules."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import asyncwebsockets
+from asyncwebsockets import _speedups
+
+from .conftest import REQUIRE_COMPILED
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_speedups_flag_matches_modules() -> None:
+    assert asyncwebsockets.SPEEDUPS is (_speedups.COMPILED is not None)
+    if REQUIRE_COMPILED:
+        assert asyncwebsockets.SPEEDUPS
+
+
+def test_compiled_modules_are_extensions() -> None:
+    if _speedups.COMPILED is None:
+        assert not REQUIRE_COMPILED
+        return
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    for module in _speedups.COMPILED.values():
+        assert module.__file__ is not None and module.__file__.endswith(suffix), module.__file__
+    assert _speedups.FrameReader is _speedups.COMPILED["frames"].FrameReader
+    assert _speedups.COMPILED["mask"].kernel_name() in ("avx2", "sse2", "words")
+
+
+def _speedups_in_subprocess(env_extra: dict[str, str]) -> str:
+    env = dict(os.environ, **env_extra)
+    return subprocess.run(
+        [sys.executable, "-c", "import asyncwebsockets; print(asyncwebsockets.SPEEDUPS)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=ROOT,
+    ).stdout.strip()
+
+
+def test_env_var_forces_python() -> None:
+    assert _speedups_in_subprocess({"ASYNCWEBSOCKETS_NO_EXTENSIONS": "1"}) == "False"
+    assert _speedups_in_subprocess({"ASYNCWEBSOCKETS_NO_EXTENSIONS": "0"}) == str(asyncwebsockets.SPEEDUPS)
+
+
+def test_setup_falls_back_without_compiler(tmp_path: Path) -> None:
+    """``CC=false``: the build gives up on the extensions but not on installing."""
+    env = dict(os.environ, CC="false", LDSHARED="false")
+    env.pop("ASYNCWEBSOCKETS_REQUIRE_EXTENSIONS", None)
+    build = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"), "--build-temp", str(tmp_path / "tmp")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert build.returncode == 0, build.stderr
+    assert "speedups not built" in build.stderr
+    assert not list((tmp_path / "lib").rglob("*.so"))
+    # And with the requirement set, the same failure is an error.
+    env["ASYNCWEBSOCKETS_REQUIRE_EXTENSIONS"] = "1"
+    strict = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib2"), "--build-temp", str(tmp_path / "tmp2")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert strict.returncode != 0

@@ -1,0 +1,178 @@
+"""The compiled codec and its pure-Python twin agree on random input.
+
+Same bytes in, same events, errors, byte counts and output, whatever the
+chunking.  Fails (rather than skips) when the compiled modules are required
+but missing.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, List, Optional, Tuple
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from asyncwebsockets import _speedups
+from asyncwebsockets.exceptions import ProtocolError
+
+from .conftest import REQUIRE_COMPILED
+
+if _speedups.COMPILED is None:
+    if REQUIRE_COMPILED:
+        raise RuntimeError("compiled codec required but not importable")
+    pytest.skip("compiled codec not built", allow_module_level=True)
+
+C = _speedups.COMPILED
+P = _speedups.PURE
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(st.binary(max_size=3000), st.binary(min_size=4, max_size=4), st.integers(0, 7))
+def test_mask(data: bytes, key: bytes, offset: int) -> None:
+    assert C["mask"].apply_mask(data, key, offset) == P["mask"].apply_mask(data, key, offset)
+    compiled, pure = bytearray(data), bytearray(data)
+    C["mask"].apply_mask_inplace(compiled, key, offset)
+    P["mask"].apply_mask_inplace(pure, key, offset)
+    assert compiled == pure
+
+
+utf8_text = st.text().map(lambda s: s.encode("utf-8", "surrogatepass"))
+
+
+def corrupt(data: bytes, where: int, byte: int) -> bytes:
+    if not data:
+        return bytes([byte])
+    where %= len(data)
+    return data[:where] + bytes([byte]) + data[where + 1 :]
+
+
+@SETTINGS
+@given(
+    st.one_of(st.binary(max_size=200), utf8_text, st.builds(corrupt, utf8_text, st.integers(0, 500), st.integers(0, 255))),
+    st.lists(st.integers(1, 50), max_size=10),
+)
+def test_utf8(data: bytes, cuts: List[int]) -> None:
+    assert C["utf8"].is_utf8(data) == P["utf8"].is_utf8(data)
+    compiled, pure = C["utf8"].Utf8Validator(), P["utf8"].Utf8Validator()
+    pos = 0
+    for cut in cuts:
+        piece = data[pos : pos + cut]
+        pos += cut
+        assert compiled.feed(piece) == pure.feed(piece)
+    assert compiled.feed(data[pos:], True) == pure.feed(data[pos:], True)
+
+
+def _frame(opcode: int, payload: bytes, fin: bool, rsv: int, key: Optional[bytes]) -> bytes:
+    n = len(payload)
+    first = (0x80 if fin else 0) | rsv | opcode
+    bit = 0x80 if key is not None else 0
+    if n < 126:
+        header = bytes([first, bit | n])
+    elif n < 65536:
+        header = bytes([first, bit | 126]) + n.to_bytes(2, "big")
+    else:
+        header = bytes([first, bit | 127]) + n.to_bytes(8, "big")
+    if key is None:
+        return header + payload
+    return header + key + P["mask"].apply_mask(payload, key)
+
+
+payloads = st.one_of(
+    st.binary(max_size=140),
+    utf8_text,
+    st.builds(corrupt, utf8_text, st.integers(0, 500), st.integers(0x80, 0xFF)),
+    st.sampled_from([b"\x03\xe8", b"\x03\xe8bye", b"\x0f\xa0", b"\x03", b"\x03\xed\xff\xfe"]),
+    st.integers(126, 70000).map(os.urandom),
+)
+frames = st.builds(
+    _frame,
+    opcode=st.sampled_from([0, 0, 1, 1, 2, 2, 8, 9, 10, 3, 11]),
+    payload=payloads,
+    fin=st.booleans(),
+    rsv=st.sampled_from([0, 0, 0, 0x40, 0x20]),
+    key=st.one_of(st.binary(min_size=4, max_size=4), st.none()),
+)
+
+
+def _read(modules: Any, data: bytes, cuts: List[int], **options: Any) -> Tuple[Any, ...]:
+    reader = modules["frames"].FrameReader(**options)
+    events: List[Any] = []
+    error = None
+    pos = 0
+    try:
+        for cut in cuts:
+            events += reader.feed(data[pos : pos + cut])
+            pos += cut
+        events += reader.feed(data[pos:])
+    except ProtocolError as exc:
+        events += exc.events
+        error = (exc.code, exc.reason)
+    return events, error, reader.buffered, reader.finished
+
+
+def _fragmented(text: bytes, cut1: int, cut2: int, key: bytes, opcode: int) -> bytes:
+    a, b = sorted((cut1 % (len(text) + 1), cut2 % (len(text) + 1)))
+    return (
+        _frame(opcode, text[:a], False, 0, key)
+        + _frame(9, b"between", True, 0, key)
+        + _frame(0, text[a:b], False, 0, key)
+        + _frame(0, text[b:], True, 0, key)
+    )
+
+
+fragmented = st.builds(
+    _fragmented,
+    st.one_of(utf8_text, utf8_text.map(lambda b: b[:-1]), st.builds(corrupt, utf8_text, st.integers(0, 500), st.integers(0x80, 0xFF))),
+    st.integers(0, 1000),
+    st.integers(0, 1000),
+    st.binary(min_size=4, max_size=4),
+    st.sampled_from([1, 2]),
+)
+
+
+@SETTINGS
+@given(
+    st.lists(st.one_of(frames, fragmented, st.binary(max_size=12)), max_size=8).map(b"".join),
+    st.lists(st.integers(1, 300), max_size=20),
+    st.booleans(),
+    st.sampled_from([None, 0, 100, 1 << 20]),
+    st.booleans(),
+    st.sampled_from([0, 0x40]),
+)
+def test_frame_reader(data: bytes, cuts: List[int], expect_masked: bool, max_size: Optional[int], reassemble: bool, rsv: int) -> None:
+    options = dict(expect_masked=expect_masked, max_message_size=max_size, reassemble=reassemble, allowed_rsv=rsv)
+    assert _read(C, data, cuts, **options) == _read(P, data, cuts, **options)
+
+
+@SETTINGS
+@given(st.sampled_from([0, 1, 2, 8, 9, 10]), st.binary(max_size=70000), st.booleans(), st.sampled_from([0, 0x40]))
+def test_frame_writer(opcode: int, payload: bytes, fin: bool, rsv: int) -> None:
+    # Unmasked output is deterministic: byte for byte the same.
+    assert C["frames"].FrameWriter(mask=False).frame(opcode, payload, fin, rsv) == P["frames"].FrameWriter(
+        mask=False
+    ).frame(opcode, payload, fin, rsv)
+    # Masked output differs by key; each implementation reads the other's.
+    for writer, reader in ((C, P), (P, C)):
+        out = writer["frames"].FrameWriter(mask=True).frame(2, payload)
+        assert reader["frames"].FrameReader(expect_masked=True, max_message_size=None).feed(out)[0].data == payload
+
+
+@SETTINGS
+@given(st.binary(max_size=125))
+def test_parse_close(payload: bytes) -> None:
+    def outcome(modules: Any) -> Any:
+        try:
+            return modules["frames"].parse_close(payload)
+        except ProtocolError as exc:
+            return (exc.code, exc.reason)
+
+    assert outcome(C) == outcome(P)
+
+
+@SETTINGS
+@given(st.integers(-10, 70000))
+def test_close_codes(code: int) -> None:
+    assert C["frames"].is_valid_close_code(code) == P["frames"].is_valid_close_code(code)
