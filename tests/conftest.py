@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from asyncwebsockets import _speedups
+from asyncwebsockets import _speedups, asyncio_transport
 
 REQUIRE_COMPILED = os.environ.get("ASYNCWEBSOCKETS_REQUIRE_EXTENSIONS", "") not in ("", "0")
 
@@ -35,7 +35,15 @@ def codec(request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
         _speedups.use(_speedups.COMPILED or _speedups.PURE)
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Every I/O test runs on asyncio and on trio."""
-    return str(request.param)
+@pytest.fixture(params=["asyncio", "asyncio+streams", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every I/O test runs on asyncio and on trio.
+
+    On asyncio twice: with the native protocol transport our own sockets
+    use, and with anyio's generic streams (what a stream handed to us gets).
+    """
+    asyncio_transport.USE_ON_ASYNCIO = request.param == "asyncio"
+    try:
+        yield "trio" if request.param == "trio" else "asyncio"
+    finally:
+        asyncio_transport.USE_ON_ASYNCIO = True
