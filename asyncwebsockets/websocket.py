@@ -342,6 +342,10 @@ class Websocket:
             with anyio.move_on_after(self._close_timeout):
                 while not (self.closed or self._transport_closed):
                     await self._pump()
+            if not self.closed:
+                # No close frame came back in time: the connection ends
+                # abnormally (1006), and the transport is dropped below.
+                conn.receive_eof()
         await self._finish()
 
     async def aclose(self) -> None:
@@ -362,10 +366,12 @@ class Websocket:
         """
         if self._transport_closed:
             return
-        if self._conn.client and self._conn.state is ConnectionState.CLOSED:
+        conn = self._conn
+        if conn.client and conn.state is ConnectionState.CLOSED and conn.remote_close is not None:
+            # Read through _pump: another task may be the one reading.
             with anyio.move_on_after(self._close_timeout):
-                while await self._transport.receive():
-                    pass
+                while not self._transport_closed:
+                    await self._pump()
         await self._close_transport()
 
     async def _close_transport(self) -> None:
