@@ -64,7 +64,7 @@ def test_setup_falls_back_without_compiler(tmp_path: Path) -> None:
         timeout=300,
     )
     assert build.returncode == 0, build.stderr
-    assert "speedups not built" in build.stderr
+    assert "without speedups" in build.stderr or "speedups not built" in build.stderr
     assert not list((tmp_path / "lib").rglob("*.so"))
     # And with the requirement set, the same failure is an error.
     env["ASYNCWEBSOCKETS_REQUIRE_EXTENSIONS"] = "1"
