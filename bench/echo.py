@@ -1,0 +1,221 @@
+"""End-to-end echo benchmark: each library's client against its own server.
+
+Server and client run in separate processes on 127.0.0.1. Libraries are
+interleaved round by round; the table shows medians over rounds: messages
+per second, round-trip p50/p99 (latency mode), and CPU microseconds per
+message on each side.
+
+    python bench/echo.py --quick          # ~2 minutes: 1 connection, 32 B/1 KiB/64 KiB
+    python bench/echo.py                  # ~15 minutes: + 1 MiB, 50 connections, 3 rounds
+    python bench/echo.py --libs ours-asyncio,aiohttp --json out.json --markdown out.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+SIZES = {"32 B": 32, "1 KiB": 1024, "64 KiB": 65536, "1 MiB": 1 << 20}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def start_server(lib: str) -> Tuple[subprocess.Popen[bytes], int]:
+    port_file = tempfile.mktemp(prefix="echo-port-")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", lib, "--port-file", port_file], env=env)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(port_file):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"{lib} server did not start")
+        time.sleep(0.05)
+    port = int(Path(port_file).read_text())
+    os.unlink(port_file)
+    return proc, port
+
+
+def run_client(lib: str, port: int, size: int, mode: str, seconds: float, conns: int, server_pid: int) -> Optional[Dict[str, Any]]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    before = cpu_seconds(server_pid)
+    args = [sys.executable, __file__, "--client", lib, "--url", f"ws://127.0.0.1:{port}/", "--size", str(size)]
+    args += ["--mode", mode, "--seconds", str(seconds), "--conns", str(conns)]
+    try:
+        out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=seconds * 10 + 60)
+    except subprocess.TimeoutExpired:
+        return None
+    if out.returncode != 0:
+        sys.stderr.write(f"{lib} client failed: {out.stderr[-2000:]}\n")
+        return None
+    result: Dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["server_cpu"] = cpu_seconds(server_pid) - before
+    return result
+
+
+def client_main(args: argparse.Namespace) -> None:
+    import peers
+
+    cpu_start = time.process_time()
+    result = peers.LIBRARIES[args.client]["client"](args.url, args.size, args.mode, args.seconds, args.conns)
+    rtts = sorted(result.pop("rtts"))
+    summary = {
+        "messages": result["messages"],
+        "elapsed": result["elapsed"],
+        "client_cpu": time.process_time() - cpu_start,
+        "p50": rtts[len(rtts) // 2] if rtts else None,
+        "p99": rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))] if rtts else None,
+    }
+    print(json.dumps(summary))
+
+
+def bench(libs: List[str], cases: List[Tuple[str, str, int]], rounds: int, seconds: float) -> Dict[str, Dict[str, Dict[str, Any]]]:
+    """results[case][lib] = medians over rounds."""
+    raw: Dict[str, Dict[str, List[Dict[str, Any]]]] = {}
+    for round_no in range(rounds):
+        for lib in libs:
+            proc, port = start_server(lib)
+            try:
+                for size_label, mode, conns in cases:
+                    case = f"{mode}, {conns} conn, {size_label}"
+                    result = run_client(lib, port, SIZES[size_label], mode, seconds, conns, proc.pid)
+                    if result is not None:
+                        raw.setdefault(case, {}).setdefault(lib, []).append(result)
+                    print(f"round {round_no + 1} {lib:15} {case:28} "
+                          + (f"{result['messages'] / result['elapsed']:10,.0f} msgs/s" if result else "failed"), flush=True)
+            finally:
+                proc.kill()
+                proc.wait()
+    results: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    for case, by_lib in raw.items():
+        for lib, runs in by_lib.items():
+            def med(key: str) -> Optional[float]:
+                values = [r[key] for r in runs if r.get(key) is not None]
+                return statistics.median(values) if values else None
+
+            messages = [r["messages"] for r in runs]
+            results.setdefault(case, {})[lib] = {
+                "msgs_per_s": statistics.median([r["messages"] / r["elapsed"] for r in runs]),
+                "p50_us": (med("p50") or 0) * 1e6 if med("p50") else None,
+                "p99_us": (med("p99") or 0) * 1e6 if med("p99") else None,
+                "client_cpu_us": statistics.median([r["client_cpu"] / max(m, 1) * 1e6 for r, m in zip(runs, messages)]),
+                "server_cpu_us": statistics.median([r["server_cpu"] / max(m, 1) * 1e6 for r, m in zip(runs, messages)]),
+            }
+    return results
+
+
+def targets(results: Dict[str, Dict[str, Dict[str, Any]]]) -> List[Tuple[str, Optional[float], float]]:
+    def rate(case: str, lib: str) -> Optional[float]:
+        value = results.get(case, {}).get(lib)
+        return value["msgs_per_s"] if value else None
+
+    def ratio(case: str, a: str, b: str) -> Optional[float]:
+        x, y = rate(case, a), rate(case, b)
+        return x / y if x and y else None
+
+    out: List[Tuple[str, Optional[float], float]] = []
+    for case in results:
+        if case.startswith("pipelined, 1 conn"):
+            out.append((f"{case}: ours-asyncio / aiohttp", ratio(case, "ours-asyncio", "aiohttp"), 1.0))
+            if case.endswith("32 B"):
+                out.append((f"{case}: ours-asyncio / picows", ratio(case, "ours-asyncio", "picows"), 0.8))
+        out.append((f"{case}: ours-asyncio / websockets", ratio(case, "ours-asyncio", "websockets"), 2.0))
+        out.append((f"{case}: ours-trio / trio-websocket", ratio(case, "ours-trio", "trio-websocket"), 3.0))
+        if case.startswith("latency"):
+            ours = results[case].get("ours-asyncio", {}).get("p50_us")
+            theirs = results[case].get("aiohttp", {}).get("p50_us")
+            out.append((f"{case}: aiohttp p50 / ours-asyncio p50", theirs / ours if ours and theirs else None, 1.0))
+    return out
+
+
+def render(results: Dict[str, Dict[str, Dict[str, Any]]], libs: List[str]) -> str:
+    lines = ["### Echo throughput (messages/s; p50 round trip in µs for latency mode)", ""]
+    lines.append("| case | " + " | ".join(libs) + " |")
+    lines.append("|---" * (len(libs) + 1) + "|")
+    for case, by_lib in results.items():
+        cells = []
+        for lib in libs:
+            value = by_lib.get(lib)
+            if value is None:
+                cells.append("n/a")
+            elif value["p50_us"] is not None:
+                cells.append(f"{value['msgs_per_s']:,.0f} ({value['p50_us']:.0f} µs)")
+            else:
+                cells.append(f"{value['msgs_per_s']:,.0f}")
+        lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    lines += ["", "### CPU per message (µs, client / server)", "", "| case | " + " | ".join(libs) + " |", "|---" * (len(libs) + 1) + "|"]
+    for case, by_lib in results.items():
+        cells = [
+            f"{by_lib[lib]['client_cpu_us']:.1f} / {by_lib[lib]['server_cpu_us']:.1f}" if lib in by_lib else "n/a" for lib in libs
+        ]
+        lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    lines += ["", "### Targets", "", "| target | measured | required | |", "|---|---|---|---|"]
+    for description, measured, required in targets(results):
+        if measured is None:
+            lines.append(f"| {description} | n/a | >= {required:.1f}x | n/a |")
+        else:
+            lines.append(f"| {description} | {measured:.2f}x | >= {required:.1f}x | {'PASS' if measured >= required else 'MISS'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--libs", default="ours-asyncio,ours-uvloop,ours-trio,aiohttp,picows,websockets,trio-websocket")
+    parser.add_argument("--json")
+    parser.add_argument("--markdown")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--port-file", help=argparse.SUPPRESS)
+    parser.add_argument("--client", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, default=1.5)
+    parser.add_argument("--conns", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        import peers
+
+        peers.LIBRARIES[args.serve]["serve"](args.port_file)
+        return
+    if args.client:
+        client_main(args)
+        return
+    libs = args.libs.split(",")
+    if args.quick:
+        cases = [(size, mode, 1) for mode in ("pipelined", "latency") for size in ("32 B", "1 KiB", "64 KiB")]
+        rounds, seconds = 1, min(args.seconds, 1.0)
+    else:
+        cases = [(size, mode, conns) for conns in (1, 50) for mode in ("pipelined", "latency") for size in SIZES]
+        rounds, seconds = 3, args.seconds
+    import asyncwebsockets
+
+    print(f"asyncwebsockets compiled speedups: {asyncwebsockets.SPEEDUPS}", flush=True)
+    results = bench(libs, cases, rounds, seconds)
+    text = render(results, libs)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
