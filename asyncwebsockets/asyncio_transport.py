@@ -20,7 +20,7 @@ import asyncio
 import socket
 import sys
 import ssl as _ssl
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, cast
 
 import anyio
 from anyio.abc import SocketAttribute
@@ -78,8 +78,9 @@ class _StreamProtocol(asyncio.Protocol):
         self.drain_waiter: Optional[asyncio.Future[None]] = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but
+        # they have the same methods.
+        self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             # Frames are whole messages already; don't let Nagle hold them.

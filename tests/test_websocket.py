@@ -600,3 +600,26 @@ async def test_unix_socket(codec: SimpleNamespace, tmp_path: Any) -> None:
 async def test_version_and_flag() -> None:
     assert isinstance(asyncwebsockets.SPEEDUPS, bool)
     assert asyncwebsockets.__version__
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"], indirect=True)
+async def test_on_uvloop(codec: SimpleNamespace) -> None:
+    """The native transport also runs on uvloop, whose transports are not asyncio's classes."""
+    uvloop = pytest.importorskip("uvloop", reason="uvloop is a test dependency on Linux and macOS")
+    import asyncio
+
+    async def exchange() -> Any:
+        async with anyio.create_task_group() as tg:
+            server = await start(tg)
+            async with open_websocket(server.url) as ws:
+                await ws.send("over uvloop")
+                reply = (await ws.receive()).data
+            tg.cancel_scope.cancel()
+        return reply
+
+    def run() -> Any:
+        return anyio.run(exchange, backend="asyncio", backend_options={"use_uvloop": True})
+
+    assert isinstance(asyncio.get_running_loop(), asyncio.AbstractEventLoop)
+    assert await anyio.to_thread.run_sync(run) == "over uvloop"
+    del uvloop
