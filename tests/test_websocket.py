@@ -623,3 +623,31 @@ async def test_on_uvloop(codec: SimpleNamespace) -> None:
     assert isinstance(asyncio.get_running_loop(), asyncio.AbstractEventLoop)
     assert await anyio.to_thread.run_sync(run) == "over uvloop"
     del uvloop
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+async def test_ipv6_literal_url(codec: SimpleNamespace) -> None:
+    hosts: List[str] = []
+
+    async def host_header(ws: Websocket) -> None:
+        assert ws.request is not None
+        hosts.append(ws.request.host)
+        await ws.send("v6")
+
+    async with anyio.create_task_group() as tg:
+        server = await tg.start(lambda task_status: serve(host_header, "::1", 0, task_status=task_status))
+        async with open_websocket(f"ws://[::1]:{server.port}/") as ws:
+            assert (await ws.receive()).data == "v6"
+        assert hosts == [f"[::1]:{server.port}"]
+        tg.cancel_scope.cancel()
