@@ -143,6 +143,8 @@ class Connection:
         self._eof = False
         # Frames a client pipelined behind its request, parsed after accept().
         self._pending_input = b""
+        # A violation found behind events not yet handed out; see receive_data.
+        self._pending_failure: Optional[ProtocolError] = None
 
     # -- the opening handshake ---------------------------------------------
 
@@ -294,7 +296,18 @@ class Connection:
         violation fails the connection (a close frame with 1002, 1007 or 1009
         is queued and :attr:`failure` is set) and the events before it are
         still returned.
+
+        When a violation follows events in the same data, those events are
+        returned first and the failure waits for the next call
+        (:attr:`failure_pending`; ``receive_data(b"")`` applies it): the
+        application gets to act on, and answer, what the peer sent before
+        the violation, as RFC 6455 section 7.1.7 lets it.
         """
+        pending = self._pending_failure
+        if pending is not None:
+            self._pending_failure = None
+            self.fail(pending.code, pending.reason)
+            return []
         reader = self._reader
         if reader is None:
             if self.state is ConnectionState.CONNECTING:
@@ -308,7 +321,10 @@ class Connection:
             events = reader.feed(data)
         except ProtocolError as exc:
             events = exc.events
-            self.fail(exc.code, exc.reason)
+            if events:
+                self._pending_failure = exc
+            else:
+                self.fail(exc.code, exc.reason)
         for event in events:
             cls = type(event)
             if cls is not TextMessage and cls is not BytesMessage:
@@ -331,6 +347,11 @@ class Connection:
                     self._outgoing += self._writer.close(code)
                     self.local_close = CloseConnection(event.code, "")
                 self.state = ConnectionState.CLOSED
+
+    @property
+    def failure_pending(self) -> bool:
+        """Whether the next :meth:`receive_data` call fails the connection."""
+        return self._pending_failure is not None
 
     def fail(self, code: int, reason: str = "") -> None:
         """Fail the connection (RFC 6455 section 7.1.7): tell the peer why, stop reading.

@@ -173,11 +173,16 @@ class Websocket:
 
     async def _fill(self) -> None:
         conn = self._conn
-        data = await self._receive()
-        if not data:
-            conn.receive_eof()
-            await self._close_transport()
-            return
+        if conn.failure_pending:
+            # The messages before a protocol violation have been consumed:
+            # now fail the connection, without waiting for more input.
+            data = b""
+        else:
+            data = await self._receive()
+            if not data:
+                conn.receive_eof()
+                await self._close_transport()
+                return
         events = conn.receive_data(data)
         queue = self._events
         for event in events:

@@ -101,6 +101,11 @@ def test_violation_fails_connection(codec: SimpleNamespace, bad: bytes, code: in
     _, server = pair(codec, max_message_size=64)
     events = server.receive_data(frame(1, b"before") + bad + frame(1, b"after"))
     assert events == [TextMessage("before")]
+    # The application may still answer "before"; the failure comes next.
+    assert server.failure_pending and not server.closed
+    assert server.send_message("answer to before")
+    assert server.receive_data(b"") == []
+    assert not server.failure_pending
     assert server.closed and server.should_close_transport
     assert server.failure is not None and server.failure.code == code
     out = server.data_to_send()
@@ -209,3 +214,10 @@ def test_accept_unoffered_subprotocol_refused() -> None:
     server.receive_data(client.initiate("h", "/", subprotocols=["a"]))
     with pytest.raises(ValueError):
         server.accept("b")
+
+
+def test_violation_without_earlier_events_fails_at_once(codec: SimpleNamespace) -> None:
+    _, server = pair(codec)
+    assert server.receive_data(frame(3, b"x")) == []
+    assert server.closed and not server.failure_pending
+    assert server.close_code == 1002
