@@ -185,6 +185,14 @@ class AsyncioTransport:
             if transport.is_closing() and protocol.eof:
                 raise anyio.BrokenResourceError
 
+    async def send_eof(self) -> None:
+        transport = self._transport
+        if not transport.is_closing() and transport.can_write_eof():
+            try:
+                transport.write_eof()
+            except OSError:
+                pass
+
     async def aclose(self) -> None:
         if self._closed:
             return

@@ -11,6 +11,7 @@ sockets, memory streams), and also accepts trio's native streams, which the
 
 from __future__ import annotations
 
+import socket
 from typing import Any, Optional, Protocol, Tuple, Union
 
 import anyio
@@ -47,6 +48,9 @@ class Transport(Protocol):
 
         Raises one of :data:`TRANSPORT_ERRORS` when the connection is gone.
         """
+
+    async def send_eof(self) -> None:
+        """Half-close: no more sending, but keep receiving (a no-op where impossible, e.g. TLS)."""
 
     async def aclose(self) -> None:
         """Close the connection; never raises for a connection already gone."""
@@ -123,6 +127,18 @@ class StreamTransport:
 
     async def send(self, data: bytes) -> None:
         await self._stream.send(data)
+
+    async def send_eof(self) -> None:
+        send_eof = getattr(self._stream, "send_eof", None)
+        sock = self._stream.extra(SocketAttribute.raw_socket, None)
+        if send_eof is None or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            # Only TCP resets a connection that closes with unread input;
+            # anyio's asyncio Unix streams also misbehave on a half-close.
+            return
+        try:
+            await send_eof()
+        except (NotImplementedError, *TRANSPORT_ERRORS):
+            pass
 
     async def aclose(self) -> None:
         if self._closed:

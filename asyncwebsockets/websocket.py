@@ -36,6 +36,10 @@ __all__ = ["Websocket"]
 #: Close code for a keepalive ping left unanswered (as other libraries use).
 CLOSE_INTERNAL_ERROR = 1011
 
+#: Seconds to keep reading after closing first, so the peer can read our
+#: close frame before the connection goes away.
+LINGER = 2.0
+
 
 class Websocket:
     """A WebSocket connection after its opening handshake.
@@ -74,6 +78,7 @@ class Websocket:
         self._pings: Dict[bytes, Tuple[anyio.Event, float]] = {}
         self._latencies: Dict[bytes, float] = {}
         self._transport_closed = False
+        self._eof_sent = False
 
     # -- what the connection is ----------------------------------------------
 
@@ -198,7 +203,8 @@ class Websocket:
             except ConnectionClosed:
                 pass
         if conn.should_close_transport:
-            await self._close_transport()
+            # The server closes first (RFC 6455 section 7.1.1).
+            await self._finish()
 
     async def _receive(self) -> bytes:
         """The next bytes, sending keepalive pings while the peer is silent."""
@@ -372,12 +378,37 @@ class Websocket:
         if self._transport_closed:
             return
         conn = self._conn
-        if conn.client and conn.state is ConnectionState.CLOSED and conn.remote_close is not None:
-            # Read through _pump: another task may be the one reading.
-            with anyio.move_on_after(self._close_timeout):
-                while not self._transport_closed:
-                    await self._pump()
-        await self._close_transport()
+        if conn.state is ConnectionState.CLOSED:
+            clean = conn.remote_close is not None and conn.failure is None
+            if clean and not conn.client:
+                # Nothing can follow the client's close frame: close now.
+                await self._close_transport()
+                return
+            if clean:
+                # The server closes TCP first; give it time.
+                wait = self._close_timeout
+            else:
+                # A failed connection, which we close first. Half-close and
+                # read what is still coming, so that unread input does not
+                # make the kernel reset the connection and discard our close
+                # frame before the peer has read it.
+                await self._send_eof()
+                wait = LINGER if self._close_timeout is None else min(self._close_timeout, LINGER)
+            if not self._reading:
+                # Read through _pump; not from inside it (a _fill that
+                # closes the connection ends here and lets the next read
+                # finish the job).
+                with anyio.move_on_after(wait):
+                    while not self._transport_closed:
+                        await self._pump()
+                await self._close_transport()
+
+    async def _send_eof(self) -> None:
+        if self._eof_sent or self._transport_closed:
+            return
+        self._eof_sent = True
+        with anyio.move_on_after(self._close_timeout):
+            await self._transport.send_eof()
 
     async def _close_transport(self) -> None:
         if self._transport_closed:

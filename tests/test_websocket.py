@@ -75,21 +75,27 @@ async def raw_handshake(port: int, extra: bytes = b"") -> Tuple[SocketStream, by
 
 
 async def read_close_code(stream: SocketStream) -> Optional[int]:
-    """Read frames from the server until its close frame; its code (None at EOF without one)."""
+    """Read frames from the peer until its close frame; its code (None at EOF without one)."""
     data = b""
     with anyio.fail_after(10):
         while True:
             while len(data) >= 2:
                 length = data[1] & 0x7F
                 header = 2 + (2 if length == 126 else 8 if length == 127 else 0)
-                if len(data) < header:
+                masked = bool(data[1] & 0x80)
+                if len(data) < header + 4 * masked:
                     break
                 if length >= 126:
                     length = int.from_bytes(data[2:header], "big")
+                if masked:
+                    header += 4
                 if len(data) < header + length:
                     break
                 if data[0] & 0x0F == 8:
                     payload = data[header : header + length]
+                    if masked:
+                        key = data[header - 4 : header]
+                        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
                     return struct.unpack("!H", payload[:2])[0] if payload else 1005
                 data = data[header + length :]
             try:
