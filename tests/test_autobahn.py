@@ -1,0 +1,44 @@
+"""The Autobahn|Testsuite's quick sections (1-7, 10) against our server and client.
+
+The full suite, all eight combinations, is ``python compliance/run.py --all``
+(a few minutes); results are in docs/topics/conformance.rst.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON27 = Path("/root/.pyenv/versions/2.7.18/bin/python")
+
+
+def _python27() -> str:
+    if PYTHON27.exists():
+        return str(PYTHON27)
+    found = shutil.which("python2.7")
+    if found is None:
+        pytest.skip("the Autobahn testsuite needs Python 2.7, which this machine lacks")
+    return found
+
+
+@pytest.mark.parametrize(
+    "mode, backend, impl", [("server", "asyncio", "compiled"), ("client", "trio", "compiled"), ("server", "trio", "python")]
+)
+def test_autobahn_quick(mode: str, backend: str, impl: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "compliance" / "run.py"), "--quick", "--mode", mode, "--backend", backend,
+         "--impl", impl, "--python27", _python27(), "--timeout", "600"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "| all |" in result.stdout
+    summary = [line for line in result.stdout.splitlines() if line.startswith("| all |")][0]
+    failed = int(summary.strip("|").split("|")[-1])
+    assert failed == 0, summary
