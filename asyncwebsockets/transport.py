@@ -169,6 +169,10 @@ def as_transport(stream: Any) -> Transport:
         return stream  # type: ignore[no-any-return]
     if not hasattr(stream, "receive") and hasattr(stream, "receive_some"):
         stream = _TrioStreamAdapter(stream)
+    from . import trio_transport
+
+    if trio_transport.usable_for(stream):
+        return trio_transport.TrioSocketTransport(stream)
     return StreamTransport(stream)
 
 

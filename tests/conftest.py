@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from asyncwebsockets import _speedups, asyncio_transport
+from asyncwebsockets import _speedups, asyncio_transport, trio_transport
 
 REQUIRE_COMPILED = os.environ.get("ASYNCWEBSOCKETS_REQUIRE_EXTENSIONS", "") not in ("", "0")
 
@@ -35,15 +35,18 @@ def codec(request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
         _speedups.use(_speedups.COMPILED or _speedups.PURE)
 
 
-@pytest.fixture(params=["asyncio", "asyncio+streams", "trio"])
+@pytest.fixture(params=["asyncio", "asyncio+streams", "trio", "trio+streams"])
 def anyio_backend(request: pytest.FixtureRequest) -> Iterator[str]:
     """Every I/O test runs on asyncio and on trio.
 
-    On asyncio twice: with the native protocol transport our own sockets
-    use, and with anyio's generic streams (what a stream handed to us gets).
+    Each twice: with the fast transport for plain sockets (asyncio's
+    protocol callbacks; direct socket calls on trio), and with anyio's
+    generic streams, which any other stream handed to us gets.
     """
     asyncio_transport.USE_ON_ASYNCIO = request.param == "asyncio"
+    trio_transport.USE_ON_TRIO = request.param == "trio"
     try:
-        yield "trio" if request.param == "trio" else "asyncio"
+        yield "trio" if request.param.startswith("trio") else "asyncio"
     finally:
         asyncio_transport.USE_ON_ASYNCIO = True
+        trio_transport.USE_ON_TRIO = True

@@ -1,0 +1,96 @@
+"""A faster transport for plain TCP connections we open ourselves on trio.
+
+Through anyio, every ``send`` and ``receive`` on trio ends in a full trip
+through the scheduler, even when the socket could take or give the bytes at
+once: with small messages that is two event-loop rounds per message, most of
+the cost. Here the socket is tried directly first (it is non-blocking); only
+when it would block do we fall back to waiting the ordinary way. A
+cancellation check precedes every operation, and every 64 operations we
+yield to the scheduler anyway, so other tasks are never starved.
+
+Used only where it is safe: a plain TCP anyio stream on trio, which keeps
+no buffer of its own (TLS streams do, so they are left alone).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Any, Optional
+
+from anyio.abc import SocketAttribute, SocketStream
+from anyio.streams.tls import TLSAttribute
+
+from .transport import RECEIVE_SIZE, StreamTransport
+
+__all__ = ["TrioSocketTransport", "usable_for"]
+
+#: Operations served straight from the socket between two scheduler yields.
+YIELD_EVERY = 64
+
+#: Tests turn this off to run the generic path on trio too.
+USE_ON_TRIO = True
+
+
+def usable_for(stream: Any) -> bool:
+    """Whether ``stream`` is a plain TCP anyio stream on a running trio loop."""
+    if not USE_ON_TRIO or not isinstance(stream, SocketStream):
+        return False
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    if stream.extra(TLSAttribute.ssl_object, None) is not None:
+        return False
+    sock = stream.extra(SocketAttribute.raw_socket, None)
+    return sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6)
+
+
+class TrioSocketTransport(StreamTransport):
+    """:class:`~asyncwebsockets.transport.StreamTransport` with a direct fast path."""
+
+    def __init__(self, stream: SocketStream) -> None:
+        super().__init__(stream)
+        import trio
+
+        self._sock: socket.socket = stream.extra(SocketAttribute.raw_socket)
+        self._checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
+        self._yield = trio.lowlevel.cancel_shielded_checkpoint
+        self._operations = 0
+
+    async def receive(self, timeout: Optional[float] = None) -> Optional[bytes]:
+        await self._checkpoint_if_cancelled()
+        try:
+            data = self._sock.recv(RECEIVE_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return await super().receive(timeout)
+        except OSError:
+            return b""
+        await self._maybe_yield()
+        return data
+
+    async def send(self, data: bytes) -> None:
+        await self._checkpoint_if_cancelled()
+        try:
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            sent = -1
+        if sent < 0:
+            # Let the stream raise its own error for a broken connection.
+            await super().send(data)
+            return
+        if sent < len(data):
+            await super().send(data[sent:])
+            return
+        await self._maybe_yield()
+
+    async def _maybe_yield(self) -> None:
+        self._operations += 1
+        if self._operations >= YIELD_EVERY:
+            self._operations = 0
+            await self._yield()
