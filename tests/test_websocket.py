@@ -657,3 +657,38 @@ async def test_ipv6_literal_url(codec: SimpleNamespace) -> None:
             assert (await ws.receive()).data == "v6"
         assert hosts == [f"[::1]:{server.port}"]
         tg.cancel_scope.cancel()
+
+
+async def test_send_lock_is_fifo_and_survives_cancellation() -> None:
+    from asyncwebsockets.websocket import SendLock
+
+    lock = SendLock()
+    order: List[int] = []
+    async with anyio.create_task_group() as tg:
+        await lock.__aenter__()
+
+        async def waiter(i: int) -> None:
+            async with lock:
+                order.append(i)
+
+        cancelled = anyio.CancelScope()
+
+        async def cancelled_waiter() -> None:
+            with cancelled:
+                async with lock:
+                    order.append(99)
+
+        tg.start_soon(waiter, 1)
+        await anyio.sleep(0.01)
+        tg.start_soon(cancelled_waiter)
+        await anyio.sleep(0.01)
+        tg.start_soon(waiter, 2)
+        await anyio.sleep(0.01)
+        cancelled.cancel()
+        await anyio.sleep(0.01)
+        await lock.__aexit__(None, None, None)
+    assert order == [1, 2]
+    # Free again: taken without waiting.
+    with anyio.fail_after(1):
+        async with lock:
+            pass
