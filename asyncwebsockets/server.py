@@ -238,13 +238,28 @@ async def serve(
         return
     listener: Listener[Any] = await anyio.create_tcp_listener(local_host=host, local_port=port, backlog=backlog)
     if ssl is not None:
-        listener = TLSListener(
+        listener = _QuietTLSListener(
             listener,
             ssl,
             standard_compatible=False,
             handshake_timeout=options.get("open_timeout", 10.0) or 10.0,
         )
     await serve_listener(handler, listener, task_status=task_status, **options)
+
+
+class _QuietTLSListener(TLSListener):
+    """A TLS listener that drops a client's failed TLS handshake silently.
+
+    anyio's logs each one as an error with a traceback; a client that
+    distrusts our certificate or hangs up is no server error (and asyncio's
+    own server, used by the asyncio transport, does not log them either).
+    """
+
+    @staticmethod
+    async def handle_handshake_error(exc: BaseException, stream: Any) -> None:
+        await anyio.aclose_forcefully(stream)
+        if not isinstance(exc, Exception) or isinstance(exc, anyio.get_cancelled_exc_class()):
+            raise exc
 
 
 async def _serve_asyncio(
