@@ -1,134 +1,214 @@
 """A real browser's WebSocket against our server: headless Chromium.
 
-The page's script exchanges text (with non-ASCII), a 1 MiB binary message
-and a ping-free round of JSON with our server, then closes with its own
-code and reason; the server side of the test checks everything it saw.
-Needs Debian's Chromium (``bash .ci/install-browser.sh``).
+The page (``tests/browser/page.html`` and ``test.js``, served over plain
+HTTP by a few lines of anyio below) talks to our server: text with
+characters outside the BMP, a 1 MiB binary message and empty messages,
+echoed; fragmented and large messages made by the server; a ping from the
+server, which the browser answers; a second connection that the server
+closes with its own code.  Then the page sends a JSON report of what it
+saw over the WebSocket itself and closes with its own code and reason,
+which the server side checks.  Failures in the page come to ``/error``.
+
+Needs Debian's Chromium (``bash .ci/install-browser.sh``); skipped without it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import signal
 import subprocess
-import tempfile
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Dict, List
 
 import anyio
+import anyio.abc
 import pytest
 from wsproto.events import BytesMessage, TextMessage
 
 from asyncwebsockets import Websocket, serve
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+CHROMIUM = os.environ.get("ASYNCWEBSOCKETS_CHROMIUM", "/usr/bin/chromium")
+ASSETS = Path(__file__).parent / "browser"
+MIB = 1 << 20
+TIMEOUT = 25.0
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (bash .ci/install-browser.sh)"),
-]
-
-PAGE = """<!doctype html><meta charset="utf-8"><script>
-const ws = new WebSocket("ws://127.0.0.1:PORT/browser?from=chromium", ["chat.v1"]);
-ws.binaryType = "arraybuffer";
-const report = {protocol: null, text: null, binaryOk: false};
-let stage = 0;
-const big = new Uint8Array(1 << 20);
-for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 255;
-ws.onopen = () => { report.protocol = ws.protocol; ws.send("héllo from the browser ✓"); };
-ws.onmessage = (event) => {
-  if (stage === 0) {
-    report.text = event.data;
-    stage = 1;
-    ws.send(big);
-  } else if (stage === 1) {
-    const got = new Uint8Array(event.data);
-    let ok = got.length === big.length;
-    for (let i = 0; ok && i < got.length; i++) ok = got[i] === big[i];
-    report.binaryOk = ok;
-    stage = 2;
-    ws.send(JSON.stringify(report));
-  } else {
-    ws.close(4001, "browser done ✓");
-  }
-};
-</script>"""
+pytestmark = [pytest.mark.anyio, pytest.mark.browser]
 
 
-async def test_chromium_talks_to_our_server(codec: Any) -> None:
+def pattern(length: int, seed: int) -> bytes:
+    """The page's pattern(): byte i is (7 i + seed) mod 256."""
+    block = bytes((i * 7 + seed) & 255 for i in range(256))
+    return (block * (length // 256 + 1))[:length]
+
+
+async def serve_assets(stream: anyio.abc.ByteStream) -> None:
+    """A minimal HTTP/1.1 responder for the page's files; one request per connection."""
+    async with stream:
+        request = b""
+        with anyio.move_on_after(10):
+            while b"\r\n\r\n" not in request:
+                try:
+                    request += await stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return  # a speculative connection the browser never used
+        parts = request.split(b" ", 2)
+        path = parts[1].split(b"?")[0].decode() if len(parts) > 2 else ""
+        types = {"/page.html": "text/html", "/test.js": "text/javascript"}
+        if parts[0] == b"GET" and path in types:
+            body = (ASSETS / path.lstrip("/")).read_bytes()
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: {types[path]}; charset=utf-8\r\nCache-Control: no-store\r\n"
+        else:
+            body = b"not found"
+            head = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+        head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        try:
+            await stream.send(head.encode() + body)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass
+
+
+def browser_command(profile: Path, url: str) -> List[str]:
+    return [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        f"--user-data-dir={profile}",
+        url,
+    ]
+
+
+async def test_chromium_talks_to_our_server(codec: SimpleNamespace, tmp_path: Path) -> None:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"no browser at {CHROMIUM}: install it with `bash .ci/install-browser.sh`")
+
     seen: List[Any] = []
     outcome: Dict[str, Any] = {}
     finished = anyio.Event()
 
-    async def handler(ws: Websocket) -> None:
-        outcome["target"] = ws.request.target if ws.request else None
+    async def main(ws: Websocket) -> None:
+        assert ws.request is not None
+        outcome["target"] = ws.request.target
         outcome["subprotocol"] = ws.subprotocol
+        outcome["headers"] = {name.lower(): value for name, value in ws.request_headers}
         async for message in ws:
             seen.append(message)
-            if isinstance(message, TextMessage) and message.data.startswith("{"):
+            if message == TextMessage("send yours"):
+                await ws.send("fragmented", final=False)
+                await ws.send(" ✓ ", final=False)
+                await ws.send("𝄞")
+                for piece in (b"\x01", b"", b"\x02\x03", b"\x04"):
+                    await ws.send(piece, final=piece == b"\x04")
+                await ws.send(pattern(MIB, 5))
+                await ws.send("é𝄞中" * 100_000)
+            elif message == TextMessage("ping me"):
+                latency = await ws.ping(b"from our server")
+                await ws.send(f"pong after {latency:.6f} s")
+            elif isinstance(message, TextMessage) and message.data.startswith("{"):
+                outcome["report"] = json.loads(message.data)
                 await ws.send("report received")
             else:
                 await ws.send(message.data)
         outcome["close"] = (ws.close_code, ws.close_reason)
         finished.set()
 
+    async def close_me(ws: Websocket) -> None:
+        await ws.close(4002, "server says bye ✓")
+        outcome["close-me"] = ws.close_code
+
+    async def error(ws: Websocket) -> None:
+        outcome["error"] = (await ws.receive()).data
+        finished.set()
+
+    async def handler(ws: Websocket) -> None:
+        target = ws.request.target if ws.request else ""
+        route = {"/close-me": close_me, "/error": error}.get(target, main)
+        await route(ws)
+
+    log_path = tmp_path / "chromium.log"
+
+    def browser_log() -> str:
+        try:
+            return log_path.read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
     async with anyio.create_task_group() as tg:
         server = await tg.start(
-            lambda task_status: serve(handler, "127.0.0.1", 0, subprotocols=["chat.v1"], max_message_size=2 << 20, task_status=task_status)
+            lambda task_status: serve(
+                handler, "127.0.0.1", 0, subprotocols=["chat.v2"], max_message_size=2 * MIB, task_status=task_status
+            )
         )
-        # The page comes over plain HTTP (a data: URL gets no network).
-        html = PAGE.replace("PORT", str(server.port)).encode("utf-8")
         http = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        tg.start_soon(http.serve, serve_assets)
+        http_port = http.extra(anyio.abc.SocketAttribute.local_port)
+        page = f"http://127.0.0.1:{http_port}/page.html?ws={server.port}"
 
-        async def serve_page(stream: Any) -> None:
-            async with stream:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    try:
-                        request += await stream.receive()
-                    except (anyio.EndOfStream, anyio.BrokenResourceError):
-                        return  # the browser's spare preconnection, never used
-                if request.startswith(b"GET /page "):
-                    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
-                    await stream.send(head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(html) + html)
-                else:
-                    await stream.send(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-
-        tg.start_soon(http.serve, serve_page)
-        page = f"http://127.0.0.1:{http.extra(anyio.abc.SocketAttribute.local_port)}/page"
-        profile = tempfile.mkdtemp(prefix="chromium-profile-")
-        browser = subprocess.Popen(
-            [
-                str(CHROMIUM),
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={profile}",
-                page,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with open(log_path, "wb") as log:
+            browser = subprocess.Popen(
+                browser_command(tmp_path / "profile", page),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
-            with anyio.fail_after(60):
-                await finished.wait()
+            with anyio.fail_after(TIMEOUT):
+                while not finished.is_set():
+                    if browser.poll() is not None:
+                        pytest.fail(f"Chromium exited early with {browser.returncode}:\n{browser_log()}")
+                    with anyio.move_on_after(0.1):
+                        await finished.wait()
+        except TimeoutError:
+            pytest.fail(f"no result from the browser within {TIMEOUT} s; its log:\n{browser_log()}")
         finally:
-            browser.kill()
-            browser.wait(10)
-            shutil.rmtree(profile, ignore_errors=True)
-        tg.cancel_scope.cancel()
+            # The browser and its helper processes: the session it leads.
+            try:
+                os.killpg(browser.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                browser.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+            tg.cancel_scope.cancel()
 
-    assert outcome["target"] == "/browser?from=chromium"
-    assert outcome["subprotocol"] == "chat.v1"
-    assert seen[0] == TextMessage("héllo from the browser ✓")
-    assert isinstance(seen[1], BytesMessage) and len(seen[1].data) == 1 << 20
-    assert seen[1].data == bytes((i * 7) & 255 for i in range(1 << 20))
-    report = json.loads(seen[2].data)
-    assert report == {"protocol": "chat.v1", "text": "héllo from the browser ✓", "binaryOk": True}
+    assert "error" not in outcome, f"the page failed: {outcome['error']}"
+    assert outcome["target"] == "/main?from=chromium"
+    assert outcome["subprotocol"] == "chat.v2"
+    assert outcome["headers"][b"origin"] == f"http://127.0.0.1:{http_port}".encode()
+    assert b"Chrome/" in outcome["headers"][b"user-agent"]
+
+    assert seen[:4] == [
+        TextMessage("héllo from the browser ✓ 𝄞 中文 😀"),
+        BytesMessage(pattern(MIB, 3)),
+        TextMessage(""),
+        BytesMessage(b""),
+    ]
+    report = outcome["report"]
+    assert report["protocol"] == "chat.v2"
+    assert report["extensions"] == ""  # permessage-deflate offered, declined
+    assert report["checks"] == {
+        "text": True,
+        "binary": True,
+        "emptyText": True,
+        "emptyBinary": True,
+        "serverFragmentedText": True,
+        "serverFragmentedBinary": True,
+        "serverBig": True,
+        "serverLongText": True,
+    }
+    assert report["serverPing"].startswith("pong after ")
+    assert report["serverClose"] == {"code": 4002, "reason": "server says bye ✓", "wasClean": True}
+    assert outcome["close-me"] == 4002
     assert outcome["close"] == (4001, "browser done ✓")
