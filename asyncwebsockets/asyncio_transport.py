@@ -32,6 +32,9 @@ __all__ = ["AsyncioTransport", "connect", "start_server", "enabled"]
 #: taken by the reader: the connection's share of backpressure.
 READ_HIGH_WATER = 256 * 1024
 
+#: Writers wait while more than this is queued in the transport.
+WRITE_HIGH_WATER = 256 * 1024
+
 
 #: Tests turn this off to run the generic anyio path on asyncio too.
 USE_ON_ASYNCIO = True
@@ -88,6 +91,9 @@ class _StreamProtocol(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
+        # asyncio's default 64 KiB high-water mark makes every 64 KiB message
+        # wait for a drain; a few messages' worth keeps the socket busy.
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         if self._on_connect is not None:
             self._on_connect(AsyncioTransport(self))
 
