@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator, List, Optional, Sequence, Tuple, Union
 import anyio
 
 from . import asyncio_transport
-from .connection import Connection, ConnectionType, Headers
+from .connection import Connection, ConnectionType, Headers, check_compression
 from .exceptions import HandshakeError, HandshakeTimeout
 from .transport import TRANSPORT_ERRORS, as_transport
 from .uri import parse_uri
@@ -23,11 +23,6 @@ __all__ = [
 ]
 
 Address = Union[str, Tuple[Any, ...]]
-
-
-def _check_compression(compression: Optional[str]) -> None:
-    if compression is not None:
-        raise ValueError(f"unsupported compression {compression!r}; use None")
 
 
 def _host_header(addr: Address) -> str:
@@ -72,7 +67,7 @@ async def create_websocket(
     frame (``message_finished`` marks the last) instead of whole messages.
     """
     uri = parse_uri(url)
-    _check_compression(compression)
+    check_compression(compression)
     context: Optional[_ssl.SSLContext] = None
     if uri.secure:
         if isinstance(ssl, _ssl.SSLContext):
@@ -166,7 +161,7 @@ async def create_websocket_client(
     (path and query).  The other arguments are those of
     :func:`create_websocket`.
     """
-    _check_compression(compression)
+    check_compression(compression)
     if not path.startswith("/"):
         path = "/" + path
     return await _start_client(

@@ -64,6 +64,12 @@ CLOSE_NO_STATUS = 1005
 MAX_REJECT_BODY = 64 * 1024
 
 
+def check_compression(compression: Optional[str]) -> None:
+    """Refuse compression settings we cannot honour (permessage-deflate is not negotiated yet)."""
+    if compression is not None:
+        raise ValueError(f"unsupported compression {compression!r}; use None")
+
+
 class _HandshakeDone:
     """Stands in for the handshake machinery once the connection is open."""
 

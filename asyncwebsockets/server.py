@@ -14,7 +14,7 @@ from anyio.streams.tls import TLSListener
 from wsproto.events import AcceptConnection, RejectConnection, Request
 
 from . import asyncio_transport
-from .connection import Connection, ConnectionType, Headers
+from .connection import Connection, ConnectionType, Headers, check_compression
 from .exceptions import ConnectionClosed, HandshakeError, HandshakeRejected
 from .transport import TRANSPORT_ERRORS, as_transport
 from .websocket import Websocket
@@ -73,8 +73,7 @@ async def create_websocket_server(
     ``Sec-WebSocket-Version``) and raises :class:`HandshakeError`; a refused
     one raises :class:`HandshakeRejected`.  Both are ``ConnectionError``.
     """
-    if compression is not None:
-        raise ValueError(f"unsupported compression {compression!r}; use None")
+    check_compression(compression)
     connection = Connection(ConnectionType.SERVER, max_message_size=max_message_size, reassemble=reassemble)
     ws = Websocket(
         as_transport(sock),
