@@ -523,6 +523,8 @@ async def test_ssl_contradictions() -> None:
         await create_websocket("ws://127.0.0.1:1/", ssl=ssl.create_default_context())
     with pytest.raises(ValueError):
         await create_websocket("wss://127.0.0.1:1/", ssl=False)
+    with pytest.raises(ValueError):  # permessage-deflate is not negotiated (yet)
+        await create_websocket("ws://127.0.0.1:1/", compression="deflate")
 
 
 # -- serve: handler outcomes and shutdown ---------------------------------
