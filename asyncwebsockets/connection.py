@@ -149,6 +149,9 @@ class Connection:
         self._eof = False
         # Frames a client pipelined behind its request, parsed after accept().
         self._pending_input = b""
+        #: Whether the last receive_data returned anything but data messages,
+        #: so a caller that only queues messages can skip looking at each.
+        self.last_had_control = False
         # A violation found behind events not yet handed out; see receive_data.
         self._pending_failure: Optional[ProtocolError] = None
 
@@ -309,6 +312,7 @@ class Connection:
         application gets to act on, and answer, what the peer sent before
         the violation, as RFC 6455 section 7.1.7 lets it.
         """
+        self.last_had_control = False
         pending = self._pending_failure
         if pending is not None:
             self._pending_failure = None
@@ -331,10 +335,13 @@ class Connection:
                 self._pending_failure = exc
             else:
                 self.fail(exc.code, exc.reason)
+        control = False
         for event in events:
             cls = type(event)
             if cls is not TextMessage and cls is not BytesMessage:
                 self._control_event(event)
+                control = True
+        self.last_had_control = control
         return events
 
     def _control_event(self, event: Event) -> None:

@@ -231,12 +231,15 @@ class Websocket:
                 return
         events = conn.receive_data(data)
         queue = self._events
-        for event in events:
-            cls = type(event)
-            if cls is TextMessage or cls is BytesMessage:
-                queue.append(event)
-            elif cls is Pong:
-                self._pong_received(event.payload)  # type: ignore[attr-defined]
+        if not conn.last_had_control:
+            queue.extend(events)
+        else:
+            for event in events:
+                cls = type(event)
+                if cls is TextMessage or cls is BytesMessage:
+                    queue.append(event)
+                elif cls is Pong:
+                    self._pong_received(event.payload)  # type: ignore[attr-defined]
         reply = conn.data_to_send()
         if reply:
             try:
