@@ -19,6 +19,10 @@ def apply_mask(data: Buffer, mask: bytes, offset: int = 0) -> bytes:
     ``offset`` lets a payload that arrives in pieces be unmasked piece by
     piece: it is the payload position of ``data[0]``, taken modulo 4.
     """
+    if type(mask) is not bytes:
+        # Any 4-byte buffer is a key, as in the compiled twin; slicing and
+        # repeating below need bytes.  (Not bytes(mask): bytes(4) is a key.)
+        mask = memoryview(mask).tobytes()
     if len(mask) != 4:
         raise ValueError("mask must be 4 bytes")
     size = len(data)
@@ -52,6 +56,8 @@ def apply_mask_inplace(buffer: Union[bytearray, memoryview], mask: bytes, offset
     if view.readonly:
         raise TypeError("apply_mask_inplace needs a writable buffer")
     view = view.cast("B")
+    if type(mask) is not bytes:
+        mask = memoryview(mask).tobytes()
     if len(mask) != 4:
         raise ValueError("mask must be 4 bytes")
     if isinstance(buffer, bytearray) and len(buffer) >= _TRANSLATE_FROM:
