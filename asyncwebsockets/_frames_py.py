@@ -370,6 +370,8 @@ class FrameWriter:
             if reason:
                 raise ValueError("a close reason needs a close code")
             return self.frame(OP_CLOSE, b"")
+        if not isinstance(code, int):
+            raise TypeError(f"a close code is an int, not {type(code).__name__}")
         if not is_valid_close_code(code):
             raise ValueError(f"close code {code} may not be sent")
         payload = code.to_bytes(2, "big") + reason.encode("utf-8")

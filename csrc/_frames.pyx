@@ -77,7 +77,7 @@ cdef object _TextMessage = TextMessage
 cdef object _BytesMessage = BytesMessage
 
 
-cpdef bint is_valid_close_code(long code):
+cpdef bint is_valid_close_code(object code):
     """Whether ``code`` may appear in a close frame on the wire (RFC 6455 7.4).
 
     1005, 1006 and 1015 are for reporting only; 1012-1014 are registered with
@@ -530,9 +530,11 @@ cdef class FrameWriter:
             if reason:
                 raise ValueError("a close reason needs a close code")
             return self.frame(C_OP_CLOSE, b"")
+        if not isinstance(code, int):
+            raise TypeError(f"a close code is an int, not {type(code).__name__}")
         if not is_valid_close_code(code):
             raise ValueError(f"close code {code} may not be sent")
-        payload = int(code).to_bytes(2, "big") + reason.encode("utf-8")
+        payload = code.to_bytes(2, "big") + reason.encode("utf-8")
         if len(payload) > MAX_CONTROL_PAYLOAD:
             raise ValueError("close reason longer than 123 bytes of UTF-8")
         return self.frame(C_OP_CLOSE, payload)
