@@ -547,13 +547,15 @@ class Websocket:
 
     async def _server_accept(self, subprotocol: Optional[str], headers: Optional[Headers]) -> None:
         data = self._conn.accept(subprotocol, headers)
+        # Frames the client sent right behind its request: their messages are
+        # queued, and what they call for (pongs, a close reply) follows the 101.
+        self._queue_pipelined()
+        data += self._conn.data_to_send()
         try:
             await self._transport.send(data)
         except BaseException:
             await self._close_transport()
             raise
-        # Frames the client sent right behind its request.
-        self._queue_pipelined()
 
     def _queue_pipelined(self) -> None:
         for event in self._conn.receive_data(b""):
