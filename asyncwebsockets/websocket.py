@@ -546,7 +546,13 @@ class Websocket:
             raise
 
     async def _server_accept(self, subprotocol: Optional[str], headers: Optional[Headers]) -> None:
-        data = self._conn.accept(subprotocol, headers)
+        try:
+            data = self._conn.accept(subprotocol, headers)
+        except ValueError:
+            # A choice the request does not allow (a subprotocol it did not
+            # offer): answer 500 and hang up, not leave the client waiting.
+            await self._server_reject(500, None, b"")
+            raise
         # Frames the client sent right behind its request: their messages are
         # queued, and what they call for (pongs, a close reply) follows the 101.
         self._queue_pipelined()
