@@ -150,7 +150,11 @@ class StreamTransport:
             pass
 
     def extra(self, attribute: Any, default: Any = None) -> Any:
-        return self._stream.extra(attribute, default)
+        try:
+            return self._stream.extra(attribute, default)
+        except OSError:
+            # A closed socket has no addresses left to report.
+            return default
 
     def abort(self) -> None:
         # anyio has no synchronous abort; a forced close is the next best.
