@@ -1,19 +1,111 @@
-"""The sans-I/O connection: handshake, close states and failures, no sockets."""
+"""The sans-I/O connection: handshake bytes, close states and failures, no sockets.
+
+Frames from the peer are built by hand (:func:`frame`), not with our own
+writer, so the connection is not only checked against itself.
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import struct
 from types import SimpleNamespace
-from typing import Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Request, TextMessage
 
 from asyncwebsockets.connection import Connection, ConnectionState, ConnectionType
-from asyncwebsockets.exceptions import ConnectionClosedError, ConnectionClosedOK, HandshakeError, HandshakeRejected
+from asyncwebsockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    HandshakeError,
+    HandshakeRejected,
+)
 
-from .test_codec import frame
+KEY = b"\x37\xfa\x21\x3d"
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def mask(data: bytes, key: bytes) -> bytes:
+    """XOR with the 4-byte key (RFC 6455 section 5.3), as one big-integer operation."""
+    n = len(data)
+    if not n:
+        return b""
+    keystream = (bytes(key) * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(keystream, "big")).to_bytes(n, "big")
+
+
+def frame(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    rsv: int = 0,
+    key: Optional[bytes] = KEY,
+    length: Optional[int] = None,
+) -> bytes:
+    """A frame, byte by byte as RFC 6455 section 5.2 draws it (masked unless ``key=None``)."""
+    n = len(payload) if length is None else length
+    first = (0x80 if fin else 0) | rsv | opcode
+    mask_bit = 0x80 if key is not None else 0
+    if n < 126:
+        header = bytes([first, mask_bit | n])
+    elif n < 65536:
+        header = bytes([first, mask_bit | 126]) + struct.pack("!H", n)
+    else:
+        header = bytes([first, mask_bit | 127]) + struct.pack("!Q", n)
+    if key is None:
+        return header + payload
+    return header + key + mask(payload, key)
+
+
+def accept_key(key: bytes) -> bytes:
+    return base64.b64encode(hashlib.sha1(key + GUID).digest())
+
+
+def parse_frames(data: bytes) -> Tuple[List[Tuple[bool, int, bytes]], bytes]:
+    """Split bytes into complete frames ``(fin, opcode, unmasked payload)``; returns the rest too."""
+    frames = []
+    while len(data) >= 2:
+        length = data[1] & 0x7F
+        header = 2 + (2 if length == 126 else 8 if length == 127 else 0)
+        masked = bool(data[1] & 0x80)
+        if len(data) < header + 4 * masked:
+            break
+        if length >= 126:
+            length = int.from_bytes(data[2:header], "big")
+        start = header + 4 * masked
+        if len(data) < start + length:
+            break
+        payload = data[start : start + length]
+        if masked:
+            payload = mask(payload, data[header:start])
+        frames.append((bool(data[0] & 0x80), data[0] & 0x0F, payload))
+        data = data[start + length :]
+    return frames, data
+
+
+def close_code_of(data: bytes) -> Optional[int]:
+    """The code in the one close frame that ``data`` holds (1005 for none)."""
+    frames, rest = parse_frames(data)
+    assert not rest and [opcode for _, opcode, _ in frames] == [8]
+    payload = frames[0][2]
+    return struct.unpack("!H", payload[:2])[0] if payload else 1005
+
+
+def head_of(response: bytes) -> Tuple[str, Dict[str, str]]:
+    """The status or request line and the headers (lower-cased names) of an HTTP head."""
+    head, sep, _ = response.partition(b"\r\n\r\n")
+    assert sep
+    first, *lines = head.decode("latin-1").split("\r\n")
+    headers: Dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        assert name.lower() not in headers
+        headers[name.lower()] = value.strip()
+    return first, headers
 
 
 def pair(codec: SimpleNamespace, **options: object) -> Tuple[Connection, Connection]:
@@ -27,111 +119,201 @@ def pair(codec: SimpleNamespace, **options: object) -> Tuple[Connection, Connect
     assert (b"x-token", b"t") in event.extra_headers
     (accept,) = client.receive_data(server.accept("v1", [("X-Server", "yes")]))
     assert isinstance(accept, AcceptConnection) and accept.subprotocol == "v1"
+    assert client.subprotocol == server.subprotocol == "v1"
     assert (b"x-server", b"yes") in client.response_headers
     assert client.state is server.state is ConnectionState.OPEN
     return client, server
 
 
-def test_messages_both_ways(codec: SimpleNamespace) -> None:
-    client, server = pair(codec)
-    assert server.receive_data(client.send_message("héllo") + client.send_message(b"\x00\x01")) == [
-        TextMessage("héllo"),
-        BytesMessage(b"\x00\x01"),
-    ]
-    assert client.receive_data(server.send_message("reply")) == [TextMessage("reply")]
+# -- the opening handshake, byte by byte ------------------------------------
 
 
-def test_fragmented_send(codec: SimpleNamespace) -> None:
-    client, server = pair(codec)
-    data = client.send_message("one ", final=False) + client.send_message("two ", final=False) + client.send_message("three")
-    assert server.receive_data(data) == [TextMessage("one two three")]
-    client.send_message(b"bytes", final=False)
-    with pytest.raises(TypeError):
-        client.send_message("text in a binary message")
+def test_client_request_bytes() -> None:
+    client = Connection(ConnectionType.CLIENT)
+    request = client.initiate("example.com:8080", "/chat?room=1", subprotocols=["v2", "v1"], extra_headers=[("X-Token", "t")])
+    assert request.endswith(b"\r\n\r\n")
+    line, headers = head_of(request)
+    assert line == "GET /chat?room=1 HTTP/1.1"
+    assert headers["host"] == "example.com:8080"
+    assert headers["upgrade"].lower() == "websocket"
+    assert "upgrade" in headers["connection"].lower()
+    assert headers["sec-websocket-version"] == "13"
+    assert len(base64.b64decode(headers["sec-websocket-key"], validate=True)) == 16
+    assert [p.strip() for p in headers["sec-websocket-protocol"].split(",")] == ["v2", "v1"]
+    assert headers["x-token"] == "t"
+    assert client.state is ConnectionState.CONNECTING
+    # No frames before the handshake is over.
+    with pytest.raises(RuntimeError):
+        client.send_message("too early")
 
 
-def test_ping_is_answered(codec: SimpleNamespace) -> None:
-    client, server = pair(codec)
-    assert server.receive_data(client.send_ping(b"hi")) == [Ping(b"hi")]
-    pong = server.data_to_send()
-    assert pong == b"\x8a\x02hi"
-    with pytest.raises(ValueError):
-        client.send_ping(b"x" * 126)
+def test_client_keys_are_random() -> None:
+    keys = {head_of(Connection(ConnectionType.CLIENT).initiate("h", "/"))[1]["sec-websocket-key"] for _ in range(5)}
+    assert len(keys) == 5
 
 
-def test_close_handshake_client_first(codec: SimpleNamespace) -> None:
-    client, server = pair(codec)
-    close = client.send_close(1000, "bye")
-    assert client.state is ConnectionState.LOCAL_CLOSING
-    assert server.receive_data(close) == [CloseConnection(1000, "bye")]
-    assert server.state is ConnectionState.CLOSED and server.should_close_transport
-    reply = server.data_to_send()
-    assert reply == b"\x88\x02\x03\xe8"  # the code echoed, unmasked
-    assert client.receive_data(reply) == [CloseConnection(1000, "")]
-    assert client.state is ConnectionState.CLOSED and not client.should_close_transport
-    assert isinstance(client.closed_exception(), ConnectionClosedOK)
-    with pytest.raises(ConnectionClosedOK):
-        client.send_message("too late")
+def test_server_response_bytes() -> None:
+    # The example of RFC 6455 section 1.3.
+    server = Connection(ConnectionType.SERVER)
+    (request,) = server.receive_data(
+        b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\n"
+        b"Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert isinstance(request, Request)
+    assert request.subprotocols == ["chat", "superchat"]
+    assert (b"origin", b"http://example.com") in request.extra_headers
+    response = server.accept("chat", [("X-Served-By", "test")])
+    line, headers = head_of(response)
+    assert line.startswith("HTTP/1.1 101 ")
+    assert headers["upgrade"].lower() == "websocket"
+    assert headers["connection"].lower() == "upgrade"
+    assert headers["sec-websocket-accept"] == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    assert headers["sec-websocket-protocol"] == "chat"
+    assert headers["x-served-by"] == "test"
+    assert server.state is ConnectionState.OPEN and server.subprotocol == "chat"
+    with pytest.raises(RuntimeError):
+        server.accept()
 
 
-def test_close_without_code_is_answered_without_code(codec: SimpleNamespace) -> None:
-    client, server = pair(codec)
-    assert server.receive_data(client.send_close(None)) == [CloseConnection(1005, "")]
-    assert server.data_to_send() == b"\x88\x00"
-
-
-@pytest.mark.parametrize("code", [1005, 1006, 1015, 999, 2000, 5000])
-def test_reserved_codes_never_sent(codec: SimpleNamespace, code: int) -> None:
-    client, _ = pair(codec)
-    with pytest.raises(ValueError):
-        client.send_close(code)
+def test_no_subprotocol_unless_chosen() -> None:
+    client = Connection(ConnectionType.CLIENT)
+    server = Connection(ConnectionType.SERVER)
+    server.receive_data(client.initiate("h", "/", subprotocols=["a", "b"]))
+    response = server.accept()
+    assert "sec-websocket-protocol" not in head_of(response)[1]
+    client.receive_data(response)
+    assert client.subprotocol is None and server.subprotocol is None
     assert client.state is ConnectionState.OPEN
 
 
-@pytest.mark.parametrize(
-    "bad, code",
-    [
-        (frame(3, b"x"), 1002),
-        (frame(1, b"\xff"), 1007),
-        (frame(2, b"x" * 100), 1009),
-        (frame(8, struct.pack("!H", 1006)), 1002),
-    ],
-)
-def test_violation_fails_connection(codec: SimpleNamespace, bad: bytes, code: int) -> None:
-    _, server = pair(codec, max_message_size=64)
-    events = server.receive_data(frame(1, b"before") + bad + frame(1, b"after"))
-    assert events == [TextMessage("before")]
-    # The application may still answer "before"; the failure comes next.
-    assert server.failure_pending and not server.closed
-    assert server.send_message("answer to before")
-    assert server.receive_data(b"") == []
-    assert not server.failure_pending
-    assert server.closed and server.should_close_transport
-    assert server.failure is not None and server.failure.code == code
-    out = server.data_to_send()
-    assert out[:2] == bytes([0x88, len(out) - 2]) and struct.unpack("!H", out[2:4])[0] == code
-    assert server.receive_data(frame(1, b"ignored")) == []
-    assert isinstance(server.closed_exception(), ConnectionClosedError)
-    assert server.close_code == code
-
-
-def test_eof_is_abnormal(codec: SimpleNamespace) -> None:
-    client, _ = pair(codec)
-    client.receive_eof()
-    assert client.closed and client.close_code == 1006
-
-
-def test_pipelined_frames_after_request_and_response(codec: SimpleNamespace) -> None:
+def test_accept_unoffered_subprotocol_refused() -> None:
     client = Connection(ConnectionType.CLIENT)
     server = Connection(ConnectionType.SERVER)
+    server.receive_data(client.initiate("h", "/", subprotocols=["a"]))
+    with pytest.raises(ValueError):
+        server.accept("b")
+
+
+def _response_to(request: bytes, extra: bytes = b"") -> bytes:
+    key = head_of(request)[1]["sec-websocket-key"].encode()
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept_key(key) + b"\r\n" + extra + b"\r\n"
+    )
+
+
+def test_client_accepts_handwritten_response() -> None:
+    client = Connection(ConnectionType.CLIENT)
+    response = _response_to(client.initiate("h", "/", subprotocols=["a"]), b"Sec-WebSocket-Protocol: a\r\nX-Extra: 1\r\n")
+    (event,) = client.receive_data(response)
+    assert isinstance(event, AcceptConnection)
+    assert client.subprotocol == "a"
+    assert (b"x-extra", b"1") in client.response_headers
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [b"Sec-WebSocket-Protocol: unoffered\r\n", b"Sec-WebSocket-Extensions: permessage-deflate\r\n"],
+)
+def test_client_refuses_what_it_did_not_offer(extra: bytes) -> None:
+    client = Connection(ConnectionType.CLIENT)
+    response = _response_to(client.initiate("h", "/", subprotocols=["a"]), extra)
+    with pytest.raises(HandshakeError):
+        client.receive_data(response)
+    assert client.closed
+
+
+def test_client_refuses_bad_accept_key() -> None:
+    client = Connection(ConnectionType.CLIENT)
+    client.initiate("h", "/")
+    response = (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: dGhlIHdyb25nIGtleQ==\r\n\r\n"
+    )
+    with pytest.raises(HandshakeError) as info:
+        client.receive_data(response)
+    assert isinstance(info.value, ConnectionError)
+    assert not isinstance(info.value, HandshakeRejected)
+    assert client.closed
+
+
+def test_client_refuses_101_without_upgrade() -> None:
+    client = Connection(ConnectionType.CLIENT)
     request = client.initiate("h", "/")
-    # A client that does not wait for the 101 before its first frame.
-    (event,) = server.receive_data(request + frame(1, b"early"))
-    assert isinstance(event, Request)
-    response = server.accept()
-    assert server.receive_data(b"") == [TextMessage("early")]
-    events = client.receive_data(response + server.send_message("right behind"))
-    assert events[1:] == [TextMessage("right behind")]
+    response = _response_to(request).replace(b"Upgrade: websocket\r\n", b"")
+    with pytest.raises(HandshakeError):
+        client.receive_data(response)
+
+
+def test_client_refuses_garbage_response() -> None:
+    client = Connection(ConnectionType.CLIENT)
+    client.initiate("h", "/")
+    with pytest.raises(HandshakeError):
+        client.receive_data(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+
+
+# -- rejections -------------------------------------------------------------
+
+
+def test_client_sees_rejection_with_status_headers_body() -> None:
+    client = Connection(ConnectionType.CLIENT)
+    server = Connection(ConnectionType.SERVER)
+    server.receive_data(client.initiate("h", "/"))
+    response = server.reject(403, [("X-Why", "no")], "go away")
+    assert server.closed
+    assert head_of(response)[0].startswith("HTTP/1.1 403 ")
+    with pytest.raises(HandshakeRejected) as info:
+        client.receive_data(response)
+    assert info.value.status_code == 403
+    assert info.value.body == b"go away"
+    assert (b"x-why", b"no") in info.value.headers
+    assert isinstance(info.value, HandshakeError) and isinstance(info.value, ConnectionError)
+    assert client.closed
+
+
+def test_rejection_in_pieces() -> None:
+    client = Connection(ConnectionType.CLIENT)
+    server = Connection(ConnectionType.SERVER)
+    server.receive_data(client.initiate("h", "/"))
+    response = server.reject(404, body=b"no such room")
+    for i in range(len(response) - 1):
+        assert client.receive_data(response[i : i + 1]) == []
+    with pytest.raises(HandshakeRejected) as info:
+        client.receive_data(response[-1:])
+    assert (info.value.status_code, info.value.body) == (404, b"no such room")
+
+
+def test_rejection_body_delimited_by_eof() -> None:
+    client = Connection(ConnectionType.CLIENT)
+    client.initiate("h", "/")
+    assert client.receive_data(b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\nbusy") == []
+    with pytest.raises(HandshakeRejected) as info:
+        client.receive_eof()
+    assert (info.value.status_code, info.value.body) == (503, b"busy")
+
+
+@pytest.mark.parametrize("status", [101, 200, 302, 600])
+def test_reject_needs_an_error_status(status: int) -> None:
+    client = Connection(ConnectionType.CLIENT)
+    server = Connection(ConnectionType.SERVER)
+    server.receive_data(client.initiate("h", "/"))
+    with pytest.raises(ValueError):
+        server.reject(status)
+
+
+def test_roles_are_enforced() -> None:
+    client = Connection(ConnectionType.CLIENT)
+    server = Connection(ConnectionType.SERVER)
+    with pytest.raises(RuntimeError):
+        server.initiate("h", "/")
+    with pytest.raises(RuntimeError):
+        client.accept()
+    with pytest.raises(RuntimeError):
+        server.accept()  # nothing received yet
+
+
+# -- malformed requests -------------------------------------------------------
 
 
 def _request(**overrides: bytes) -> bytes:
@@ -156,16 +338,23 @@ def _request(**overrides: bytes) -> bytes:
     "request_bytes, status",
     [
         (_request(), 101),
+        (_request(Connection=b"keep-alive, Upgrade"), 101),
+        (_request(Upgrade=b"WebSocket"), 101),
         (_request(method=b"POST"), 400),
+        (_request(method=b"HEAD"), 400),
         (_request(Sec_WebSocket_Version=b"8"), 426),
+        (_request(Sec_WebSocket_Version=b"14"), 426),
         (_request(Sec_WebSocket_Version=b""), 400),
         (_request(Sec_WebSocket_Key=b""), 400),
         (_request(Sec_WebSocket_Key=b"c2hvcnQ="), 400),
         (_request(Sec_WebSocket_Key=b"not base64!!"), 400),
+        (_request(Sec_WebSocket_Key=base64.b64encode(b"0123456789abcdefg")), 400),
         (_request(Upgrade=b""), 400),
+        (_request(Upgrade=b"h2c"), 400),
         (_request(Connection=b"keep-alive"), 400),
         (_request(Host=b""), 400),
         (b"garbage\r\n\r\n", 400),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),  # a TLS hello
         (b"GET / HTTP/1.1\r\n" + b"X: " + b"y" * 20000 + b"\r\n\r\n", 400),
     ],
 )
@@ -175,45 +364,272 @@ def test_server_handshake_validation(request_bytes: bytes, status: int) -> None:
         assert isinstance(server.receive_data(request_bytes)[0], Request)
         assert server.accept().startswith(b"HTTP/1.1 101 ")
         return
-    with pytest.raises(HandshakeError):
+    with pytest.raises(HandshakeError) as info:
         server.receive_data(request_bytes)
-    response = server.data_to_send()
-    assert response.startswith(b"HTTP/1.1 %d " % status)
-    if status == 426:
-        assert b"Sec-WebSocket-Version: 13" in response
-    assert server.closed
-
-
-def test_client_refuses_bad_accept_key() -> None:
-    client = Connection(ConnectionType.CLIENT)
-    client.initiate("h", "/")
-    response = (
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: dGhlIHdyb25nIGtleQ==\r\n\r\n"
-    )
-    with pytest.raises(HandshakeError):
-        client.receive_data(response)
-
-
-def test_client_sees_rejection_with_body() -> None:
-    client = Connection(ConnectionType.CLIENT)
-    server = Connection(ConnectionType.SERVER)
-    server.receive_data(client.initiate("h", "/"))
-    response = server.reject(403, [("X-Why", "no")], "go away")
-    with pytest.raises(HandshakeRejected) as info:
-        client.receive_data(response)
-    assert info.value.status_code == 403
-    assert info.value.body == b"go away"
-    assert (b"x-why", b"no") in info.value.headers
     assert isinstance(info.value, ConnectionError)
+    response = server.data_to_send()
+    line, headers = head_of(response)
+    assert line.startswith("HTTP/1.1 %d " % status)
+    body = response.partition(b"\r\n\r\n")[2]
+    assert int(headers["content-length"]) == len(body)
+    assert headers["connection"].lower() == "close"
+    if status == 426:
+        assert headers["sec-websocket-version"] == "13"
+    assert server.closed
+    assert server.data_to_send() == b""
+    with pytest.raises(RuntimeError):
+        server.accept()
 
 
-def test_accept_unoffered_subprotocol_refused() -> None:
-    client = Connection(ConnectionType.CLIENT)
+def test_request_split_byte_by_byte() -> None:
     server = Connection(ConnectionType.SERVER)
-    server.receive_data(client.initiate("h", "/", subprotocols=["a"]))
+    request = _request()
+    for i in range(len(request) - 1):
+        assert server.receive_data(request[i : i + 1]) == []
+    (event,) = server.receive_data(request[-1:])
+    assert isinstance(event, Request) and event.target == "/"
+
+
+# -- messages ---------------------------------------------------------------
+
+
+def test_messages_both_ways(codec: SimpleNamespace) -> None:
+    client, server = pair(codec)
+    assert server.receive_data(client.send_message("héllo") + client.send_message(b"\x00\x01")) == [
+        TextMessage("héllo"),
+        BytesMessage(b"\x00\x01"),
+    ]
+    assert client.receive_data(server.send_message("reply")) == [TextMessage("reply")]
+    assert server.receive_data(client.send_message(bytearray(b"ba")) + client.send_message(memoryview(b"mv"))) == [
+        BytesMessage(b"ba"),
+        BytesMessage(b"mv"),
+    ]
+    assert server.receive_data(client.send_message("") + client.send_message(b"")) == [TextMessage(""), BytesMessage(b"")]
+
+
+def test_frames_on_the_wire_are_masked_by_the_client_only(codec: SimpleNamespace) -> None:
+    client, server = pair(codec)
+    out = client.send_message("abc")
+    assert out[0] == 0x81 and out[1] == 0x80 | 3 and mask(out[6:], out[2:6]) == b"abc"
+    assert server.send_message("abc") == b"\x81\x03abc"
+    assert server.send_message(b"\x00" * 200)[:4] == b"\x82\x7e\x00\xc8"
+    assert server.send_message(b"\x00" * 70000)[:10] == b"\x82\x7f" + struct.pack("!Q", 70000)
+
+
+def test_peer_frames_split_anywhere(codec: SimpleNamespace) -> None:
+    _, server = pair(codec)
+    data = frame(1, "∂elta".encode(), fin=False) + frame(9, b"p") + frame(0, b"!" * 300) + frame(2, b"\x01")
+    events = []
+    for i in range(len(data)):
+        events += server.receive_data(data[i : i + 1])
+    assert events == [Ping(b"p"), TextMessage("∂elta" + "!" * 300), BytesMessage(b"\x01")]
+
+
+def test_fragmented_send(codec: SimpleNamespace) -> None:
+    client, server = pair(codec)
+    data = client.send_message("one ", final=False) + client.send_message("two ", final=False) + client.send_message("three")
+    frames, _ = parse_frames(data)
+    assert [(fin, opcode) for fin, opcode, _ in frames] == [(False, 1), (False, 0), (True, 0)]
+    assert server.receive_data(data) == [TextMessage("one two three")]
+    # Control frames may come between fragments.
+    data = client.send_message(b"a", final=False) + client.send_ping(b"!") + client.send_message(b"b")
+    assert server.receive_data(data) == [Ping(b"!"), BytesMessage(b"ab")]
+
+
+@pytest.mark.parametrize("first, second", [("text", b"bytes"), (b"bytes", "text")])
+def test_fragments_of_mixed_type_refused(codec: SimpleNamespace, first: object, second: object) -> None:
+    client, server = pair(codec)
+    data = client.send_message(first, final=False)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        client.send_message(second)  # type: ignore[arg-type]
+    # The message can still be finished with the right type.
+    data += client.send_message(first)  # type: ignore[arg-type]
+    (event,) = server.receive_data(data)
+    assert event.data == first * 2  # type: ignore[attr-defined, operator]
+
+
+def test_message_must_be_str_or_bytes(codec: SimpleNamespace) -> None:
+    client, _ = pair(codec)
+    with pytest.raises(TypeError):
+        client.send_message(42)  # type: ignore[arg-type]
+
+
+# -- pings ------------------------------------------------------------------
+
+
+def test_ping_is_answered(codec: SimpleNamespace) -> None:
+    client, server = pair(codec)
+    assert server.receive_data(client.send_ping(b"hi")) == [Ping(b"hi")]
+    assert server.data_to_send() == b"\x8a\x02hi"  # a pong, unmasked, same payload
+    assert server.data_to_send() == b""
+    assert client.receive_data(server.send_ping(b"")) == [Ping(b"")]
+    pong = client.data_to_send()
+    assert parse_frames(pong)[0] == [(True, 0xA, b"")] and pong[1] & 0x80
     with pytest.raises(ValueError):
-        server.accept("b")
+        client.send_ping(b"x" * 126)
+    with pytest.raises(ValueError):
+        client.send_pong(b"x" * 126)
+
+
+def test_every_ping_gets_its_pong(codec: SimpleNamespace) -> None:
+    _, server = pair(codec)
+    server.receive_data(frame(9, b"1") + frame(9, b"2") + frame(9, b"3"))
+    assert parse_frames(server.data_to_send())[0] == [(True, 0xA, b"1"), (True, 0xA, b"2"), (True, 0xA, b"3")]
+
+
+def test_no_pong_after_our_close(codec: SimpleNamespace) -> None:
+    _, server = pair(codec)
+    close = server.send_close(1000)
+    assert server.state is ConnectionState.LOCAL_CLOSING
+    assert server.receive_data(frame(9, b"late")) == [Ping(b"late")]
+    assert server.data_to_send() == b""
+    assert close_code_of(close) == 1000
+
+
+# -- the closing handshake ---------------------------------------------------
+
+
+def test_close_handshake_client_first(codec: SimpleNamespace) -> None:
+    client, server = pair(codec)
+    close = client.send_close(1000, "bye")
+    assert client.state is ConnectionState.LOCAL_CLOSING
+    assert client.send_close(1000) == b""  # once only
+    with pytest.raises(ConnectionClosedOK):
+        client.send_message("after our close frame")
+    assert server.receive_data(close) == [CloseConnection(1000, "bye")]
+    assert server.state is ConnectionState.CLOSED and server.should_close_transport
+    reply = server.data_to_send()
+    assert reply == b"\x88\x02\x03\xe8"  # the code echoed, unmasked
+    assert client.receive_data(reply) == [CloseConnection(1000, "")]
+    assert client.state is ConnectionState.CLOSED and not client.should_close_transport
+    assert client.data_to_send() == b""
+    assert isinstance(client.closed_exception(), ConnectionClosedOK)
+    with pytest.raises(ConnectionClosedOK):
+        client.send_message("too late")
+    assert (server.close_code, server.close_reason) == (1000, "bye")
+
+
+def test_close_handshake_server_first(codec: SimpleNamespace) -> None:
+    client, server = pair(codec)
+    assert client.receive_data(server.send_close(4001, "custom")) == [CloseConnection(4001, "custom")]
+    assert client.closed and not client.should_close_transport  # the server closes TCP
+    reply = client.data_to_send()
+    assert close_code_of(reply) == 4001
+    assert server.receive_data(reply) == [CloseConnection(4001, "")]
+    assert server.closed and server.should_close_transport
+    assert server.data_to_send() == b""
+    assert (client.close_code, client.close_reason) == (4001, "custom")
+    error = client.closed_exception()
+    assert isinstance(error, ConnectionClosedError) and (error.code, error.reason) == (4001, "custom")
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1003, 1011, 3000, 4999])
+def test_peer_close_code_echoed(codec: SimpleNamespace, code: int) -> None:
+    _, server = pair(codec)
+    events = server.receive_data(frame(8, struct.pack("!H", code) + "why ∅".encode()))
+    assert events == [CloseConnection(code, "why ∅")]
+    assert close_code_of(server.data_to_send()) == code
+    assert server.close_code == code and server.close_reason == "why ∅"
+    ok = code in (1000, 1001)
+    assert isinstance(server.closed_exception(), ConnectionClosedOK if ok else ConnectionClosedError)
+
+
+def test_close_without_code_is_answered_without_code(codec: SimpleNamespace) -> None:
+    client, server = pair(codec)
+    with pytest.raises(ValueError):
+        client.send_close(None, "a reason needs a code")
+    close = client.send_close(None)
+    assert close_code_of(close) == 1005
+    assert server.receive_data(close) == [CloseConnection(1005, "")]
+    assert server.data_to_send() == b"\x88\x00"
+    assert server.close_code == 1005
+
+
+@pytest.mark.parametrize("code", [1005, 1006, 1015, 999, 1004, 1016, 2000, 5000, 0, -1])
+def test_reserved_codes_never_sent(codec: SimpleNamespace, code: int) -> None:
+    client, _ = pair(codec)
+    with pytest.raises(ValueError):
+        client.send_close(code)
+    assert client.state is ConnectionState.OPEN
+    assert client.send_message("still open")
+
+
+def test_close_reason_too_long_refused(codec: SimpleNamespace) -> None:
+    client, _ = pair(codec)
+    with pytest.raises(ValueError):
+        client.send_close(1000, "x" * 124)
+    assert client.state is ConnectionState.OPEN
+    assert close_code_of(client.send_close(1000, "x" * 123)) == 1000
+
+
+def test_send_after_close_raises(codec: SimpleNamespace) -> None:
+    client, server = pair(codec)
+    client.receive_data(server.send_close(1001))
+    for attempt in (lambda: client.send_message("x"), lambda: client.send_ping(), lambda: client.send_pong()):
+        with pytest.raises(ConnectionClosedOK) as info:
+            attempt()
+        assert info.value.code == 1001
+        assert isinstance(info.value, ConnectionClosed) and isinstance(info.value, ConnectionError)
+    assert client.send_close() == b""
+
+
+def test_eof_is_abnormal(codec: SimpleNamespace) -> None:
+    client, _ = pair(codec)
+    client.receive_eof()
+    assert client.closed and client.close_code == 1006
+    with pytest.raises(ConnectionClosedError) as info:
+        client.send_message("x")
+    assert info.value.code == 1006
+
+
+def test_frames_after_close_are_ignored(codec: SimpleNamespace) -> None:
+    _, server = pair(codec)
+    events = server.receive_data(frame(8, struct.pack("!H", 1000)) + frame(1, b"after"))
+    assert events[0] == CloseConnection(1000, "")
+    server.data_to_send()
+    assert server.receive_data(frame(1, b"later")) == []
+    assert server.data_to_send() == b""
+
+
+# -- failures ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad, code",
+    [
+        (frame(3, b"x"), 1002),  # reserved opcode
+        (frame(1, b"x", rsv=0x40), 1002),  # RSV1 without an extension
+        (frame(1, b"x", key=None), 1002),  # unmasked from a client
+        (frame(0, b"x"), 1002),  # continuation out of nowhere
+        (frame(9, b"x", fin=False), 1002),  # fragmented control frame
+        (frame(9, b"x" * 126), 1002),  # control frame too long
+        (frame(8, b"\x03"), 1002),  # 1-byte close payload
+        (frame(8, struct.pack("!H", 1006)), 1002),  # a code not for the wire
+        (frame(1, b"\xff"), 1007),
+        (frame(8, struct.pack("!H", 1000) + b"\xff"), 1007),
+        (frame(2, b"x" * 100), 1009),
+        (frame(2, b"x" * 40, fin=False) + frame(0, b"x" * 40), 1009),
+    ],
+)
+def test_violation_fails_connection(codec: SimpleNamespace, bad: bytes, code: int) -> None:
+    _, server = pair(codec, max_message_size=64)
+    events = server.receive_data(frame(1, b"before") + bad + frame(1, b"after"))
+    assert events == [TextMessage("before")]
+    # The application may still answer "before"; the failure comes next.
+    assert server.failure_pending and not server.closed
+    assert server.send_message("answer to before")
+    assert server.receive_data(b"") == []
+    assert not server.failure_pending
+    assert server.closed and server.should_close_transport
+    assert server.failure is not None and server.failure.code == code
+    assert close_code_of(server.data_to_send()) == code
+    assert server.receive_data(frame(1, b"ignored")) == []
+    assert server.data_to_send() == b""
+    error = server.closed_exception()
+    assert isinstance(error, ConnectionClosedError) and error.code == code
+    assert server.close_code == code
+    with pytest.raises(ConnectionClosedError):
+        server.send_message("after the failure")
 
 
 def test_violation_without_earlier_events_fails_at_once(codec: SimpleNamespace) -> None:
@@ -221,3 +637,67 @@ def test_violation_without_earlier_events_fails_at_once(codec: SimpleNamespace) 
     assert server.receive_data(frame(3, b"x")) == []
     assert server.closed and not server.failure_pending
     assert server.close_code == 1002
+    assert close_code_of(server.data_to_send()) == 1002
+
+
+def test_masked_frame_from_server_fails_client(codec: SimpleNamespace) -> None:
+    client, _ = pair(codec)
+    assert client.receive_data(frame(1, b"hi", key=None) + frame(1, b"masked")) == [TextMessage("hi")]
+    assert client.receive_data(b"") == []
+    assert client.close_code == 1002
+    out = client.data_to_send()
+    assert out[1] & 0x80  # the client's close frame is masked too
+    assert close_code_of(out) == 1002
+
+
+def test_fail_during_closing_sends_nothing_more(codec: SimpleNamespace) -> None:
+    _, server = pair(codec)
+    server.send_close(1000)
+    server.receive_data(frame(3, b"x"))
+    assert server.closed and server.close_code == 1002
+    assert server.data_to_send() == b""
+
+
+def test_local_failure_for_keepalive(codec: SimpleNamespace) -> None:
+    client, _ = pair(codec)
+    client.fail(1011, "keepalive ping timeout")
+    assert client.closed and client.close_code == 1011
+    assert client.close_reason == "keepalive ping timeout"
+    assert close_code_of(client.data_to_send()) == 1011
+
+
+# -- frames right behind the handshake ----------------------------------------
+
+
+def test_pipelined_frames_after_request_and_response(codec: SimpleNamespace) -> None:
+    client = Connection(ConnectionType.CLIENT)
+    server = Connection(ConnectionType.SERVER)
+    request = client.initiate("h", "/")
+    # A client that does not wait for the 101 before its first frames.
+    (event,) = server.receive_data(request + frame(1, b"early") + frame(9, b"p?"))
+    assert isinstance(event, Request)
+    response = server.accept()
+    assert server.receive_data(b"") == [TextMessage("early"), Ping(b"p?")]
+    assert server.data_to_send() == b"\x8a\x02p?"
+    events = client.receive_data(response + server.send_message("right behind") + server.send_ping(b"s"))
+    assert isinstance(events[0], AcceptConnection)
+    assert events[1:] == [TextMessage("right behind"), Ping(b"s")]
+    assert parse_frames(client.data_to_send())[0] == [(True, 0xA, b"s")]
+
+
+def test_pipelined_close_behind_request(codec: SimpleNamespace) -> None:
+    server = Connection(ConnectionType.SERVER)
+    server.receive_data(_request() + frame(1, b"hello") + frame(8, struct.pack("!H", 1000)))
+    server.accept()
+    assert server.receive_data(b"") == [TextMessage("hello"), CloseConnection(1000, "")]
+    assert server.closed and close_code_of(server.data_to_send()) == 1000
+
+
+def test_pipelined_violation_behind_response(codec: SimpleNamespace) -> None:
+    client = Connection(ConnectionType.CLIENT)
+    response = _response_to(client.initiate("h", "/"))
+    events = client.receive_data(response + frame(1, b"ok", key=None) + frame(3, b"", key=None))
+    assert isinstance(events[0], AcceptConnection) and events[1:] == [TextMessage("ok")]
+    assert client.failure_pending
+    assert client.receive_data(b"") == []
+    assert client.close_code == 1002

@@ -22,6 +22,13 @@ from asyncwebsockets.uri import parse_uri
         ("WS://Example.COM/Path", False, "example.com", 80, "/Path", "example.com"),
         ("ws://example.com/a path/ü?q=a b", False, "example.com", 80, "/a%20path/%C3%BC?q=a%20b", "example.com"),
         ("ws://example.com/already%20quoted", False, "example.com", 80, "/already%20quoted", "example.com"),
+        ("ws://example.com?q=1", False, "example.com", 80, "/?q=1", "example.com"),
+        ("ws://example.com/p?", False, "example.com", 80, "/p", "example.com"),
+        ("WSS://Example.com:8443/x", True, "example.com", 8443, "/x", "example.com:8443"),
+        ("wss://[::1]/", True, "::1", 443, "/", "[::1]"),
+        ("wss://[::1]:80/", True, "::1", 80, "/", "[::1]:80"),
+        ("ws://127.0.0.1:65535/", False, "127.0.0.1", 65535, "/", "127.0.0.1:65535"),
+        ("ws://user:pw@example.com:81/", False, "example.com", 81, "/", "example.com:81"),
     ],
 )
 def test_valid(url: str, secure: bool, host: str, port: int, resource: str, host_header: str) -> None:
@@ -36,10 +43,28 @@ def test_credentials() -> None:
     assert parse_uri("ws://example.com/").authorization is None
 
 
+def test_credentials_without_password() -> None:
+    uri = parse_uri("ws://bob@example.com/")
+    assert (uri.username, uri.password) == ("bob", None)
+    assert uri.authorization == "Basic Ym9iOg=="  # "bob:"
+
+
+def test_credentials_never_reach_the_host_header() -> None:
+    uri = parse_uri("ws://alice:secret@example.com:8080/")
+    assert uri.host_header == "example.com:8080"
+    assert "secret" not in uri.resource
+
+
+def test_invalid_uri_is_a_value_error_not_a_connection_error() -> None:
+    assert issubclass(InvalidURI, ValueError)
+    assert not issubclass(InvalidURI, ConnectionError)
+
+
 @pytest.mark.parametrize(
     "url",
     ["http://example.com/", "https://example.com", "ws://", "ws:///x", "ws://host/#fragment", "ws://host/#", "ws://host:0/",
-     "ws://host:70000/", "ws://host:port/", "example.com", "", "ws://[::1/"],
+     "ws://host:70000/", "ws://host:port/", "example.com", "", "ws://[::1/", "ws://:80/", "ws://user@/", "wss:example.com",
+     "file:///etc/passwd", "ws://host:-1/"],
 )
 def test_invalid(url: str) -> None:
     with pytest.raises(InvalidURI):

@@ -1,0 +1,491 @@
+"""The server side: filters, subprotocols, bad clients, and `serve` from start to shutdown."""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+from typing import Any, Dict, List, Optional, Tuple
+
+import anyio
+import pytest
+from wsproto.events import AcceptConnection, RejectConnection, Request, TextMessage
+
+from asyncwebsockets import (
+    ConnectionClosed,
+    HandshakeError,
+    HandshakeRejected,
+    HandshakeTimeout,
+    Reject,
+    Websocket,
+    WebSocketServer,
+    create_websocket,
+    create_websocket_server,
+    open_websocket,
+    open_websocket_server,
+    serve,
+    serve_listener,
+)
+
+from .test_connection import frame, head_of
+from .test_websocket import RawPeer, echo, memory_pipe, raw_client, start
+
+pytestmark = pytest.mark.anyio
+
+two_backends = pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"], indirect=True)
+
+
+async def server_on_pipe(
+    client_actions: Any, **options: Any
+) -> Tuple[Optional[Websocket], Optional[BaseException]]:
+    """Run create_websocket_server on one end of a pipe and ``client_actions(raw)`` on the other."""
+    ours, theirs = memory_pipe()
+    raw = RawPeer(theirs, masks=True)
+    result: List[Any] = [None, None]
+
+    async def run_server() -> None:
+        try:
+            result[0] = await create_websocket_server(ours, **options)
+        except BaseException as exc:  # noqa: B036 - handed to the test
+            result[1] = exc
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_server)
+            await client_actions(raw)
+    return result[0], result[1]
+
+
+# -- filters ------------------------------------------------------------------
+
+
+FILTER_CASES: Dict[str, Tuple[Any, Optional[str], Optional[int]]] = {
+    # name: (filter result, subprotocol the client gets, or the status it is refused with)
+    "True": (True, "a", None),  # no subprotocols= given: the client's first offer, as 0.x did
+    "str": ("b", "b", None),
+    "AcceptConnection": (AcceptConnection(subprotocol="b", extra_headers=[(b"x-accepted", b"yes")]), "b", None),
+    "AcceptConnection-none": (AcceptConnection(), None, None),
+    "False": (False, None, 403),
+    "None": (None, None, 403),
+    "RejectConnection": (RejectConnection(status_code=404), None, 404),
+    "Reject": (Reject(451, [("X-Reason", "legal")], "unavailable"), None, 451),
+    "Reject-bytes": (Reject(429, body=b"slow down"), None, 429),
+}
+
+
+@pytest.mark.parametrize("case", list(FILTER_CASES), ids=list(FILTER_CASES))
+async def test_filter_results(codec: SimpleNamespace, case: str) -> None:
+    decision, subprotocol, status = FILTER_CASES[case]
+    seen: List[Request] = []
+
+    async def decide(request: Request) -> Any:
+        seen.append(request)
+        return decision
+
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, echo, filter=decide)
+        url = server.url + "room/7?user=ann&lang=fr"
+        with anyio.fail_after(5):
+            if status is None:
+                async with open_websocket(url, headers=[("X-Custom", "1")], subprotocols=["a", "b"]) as ws:
+                    assert ws.subprotocol == subprotocol
+                    if case == "AcceptConnection":
+                        assert (b"x-accepted", b"yes") in ws.response_headers
+                    await ws.send("accepted")
+                    assert (await ws.receive()).data == "accepted"
+                assert ws.close_code == 1000
+            else:
+                with pytest.raises(HandshakeRejected) as info:
+                    await create_websocket(url, headers=[("X-Custom", "1")], subprotocols=["a", "b"])
+                assert info.value.status_code == status
+                assert isinstance(info.value, ConnectionError)
+                if case == "Reject":
+                    assert info.value.body == b"unavailable"
+                    assert (b"x-reason", b"legal") in info.value.headers
+                if case == "Reject-bytes":
+                    assert info.value.body == b"slow down"
+        # The filter saw the whole request.
+        (request,) = seen
+        assert request.target == "/room/7?user=ann&lang=fr"
+        assert request.host == f"127.0.0.1:{server.port}"
+        assert request.subprotocols == ["a", "b"]
+        assert (b"x-custom", b"1") in request.extra_headers
+        tg.cancel_scope.cancel()
+
+
+@two_backends
+async def test_refusal_raises_on_the_server_side(codec: SimpleNamespace) -> None:
+    async def refuse(request: Request) -> Any:
+        return Reject(403, body="no")
+
+    async def client(raw: RawPeer) -> None:
+        response = await raw.request()
+        assert response.startswith(b"HTTP/1.1 403 ")
+        assert await raw.read_to_eof() == []  # body read with the head, then the end
+
+    ws, error = await server_on_pipe(client, filter=refuse)
+    assert ws is None
+    assert isinstance(error, HandshakeRejected) and error.status_code == 403
+
+
+@two_backends
+async def test_filter_exception_answers_500_and_propagates(codec: SimpleNamespace) -> None:
+    async def broken(request: Request) -> Any:
+        raise LookupError("filter bug")
+
+    async def client(raw: RawPeer) -> None:
+        assert (await raw.request()).startswith(b"HTTP/1.1 500 ")
+
+    ws, error = await server_on_pipe(client, filter=broken)
+    assert isinstance(error, LookupError)
+
+
+@two_backends
+async def test_filter_choosing_an_unoffered_subprotocol(codec: SimpleNamespace) -> None:
+    async def unoffered(request: Request) -> Any:
+        return "not-offered"
+
+    async def client(raw: RawPeer) -> None:
+        assert (await raw.request()).startswith(b"HTTP/1.1 500 ")
+        assert await raw.read_to_eof() == []
+
+    # A filter bug, like an exception in the filter: refused, and raised.
+    ws, error = await server_on_pipe(client, filter=unoffered)
+    assert ws is None and isinstance(error, ValueError)
+
+
+# -- subprotocols -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "supported, offered, chosen",
+    [
+        (["b", "c"], ["a", "c", "b"], "c"),  # the client's order of preference
+        (["b"], ["a"], None),
+        ([], ["a"], None),
+        (None, ["x", "y"], "x"),
+        (["b"], [], None),
+        (None, [], None),
+    ],
+)
+async def test_subprotocol_negotiation(codec: SimpleNamespace, supported: Any, offered: List[str], chosen: Optional[str]) -> None:
+    got: List[Optional[str]] = []
+
+    async def report(ws: Websocket) -> None:
+        got.append(ws.subprotocol)
+
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, report, subprotocols=supported)
+        with anyio.fail_after(5):
+            async with open_websocket(server.url, subprotocols=offered) as ws:
+                assert ws.subprotocol == chosen
+                assert [m async for m in ws] == []  # the handler returned: closed with 1000
+            assert ws.close_code == 1000
+        assert got == [chosen]
+        tg.cancel_scope.cancel()
+
+
+async def test_extra_response_headers(codec: SimpleNamespace) -> None:
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, echo, extra_headers=[("X-Server", "ours"), (b"X-Bytes", b"b")])
+        with anyio.fail_after(5):
+            async with open_websocket(server.url) as ws:
+                assert (b"x-server", b"ours") in ws.response_headers
+                assert (b"x-bytes", b"b") in ws.response_headers
+        tg.cancel_scope.cancel()
+
+
+# -- bad clients --------------------------------------------------------------
+
+BAD_REQUESTS = {
+    "no upgrade": (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "garbage": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
+    "POST": (
+        b"POST / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZg==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n",
+        400,
+    ),
+    "bad key": (
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        400,
+    ),
+    "version 7": (
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZg==\r\nSec-WebSocket-Version: 7\r\n\r\n",
+        426,
+    ),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_REQUESTS), ids=list(BAD_REQUESTS))
+async def test_bad_client_answered_and_others_unaffected(codec: SimpleNamespace, bad: str) -> None:
+    request, status = BAD_REQUESTS[bad]
+    async with anyio.create_task_group() as tg:
+        server = await start(tg)
+        with anyio.fail_after(5):
+            async with open_websocket(server.url) as good:
+                await good.send("before")
+                assert (await good.receive()).data == "before"
+                stream = await anyio.connect_tcp("127.0.0.1", server.port)
+                await stream.send(request)
+                raw = RawPeer(stream, masks=True)
+                response = await raw.read_head()
+                line, headers = head_of(response)
+                assert line.startswith(f"HTTP/1.1 {status} ")
+                if status == 426:
+                    assert headers["sec-websocket-version"] == "13"
+                body = bytes(raw.buffer)
+                while len(body) < int(headers["content-length"]):
+                    body += await stream.receive()
+                assert await raw.read_to_eof() == []  # and the server hung up
+                await stream.aclose()
+                # The connection being served meanwhile goes on.
+                await good.send("after")
+                assert (await good.receive()).data == "after"
+            assert good.close_code == 1000
+        tg.cancel_scope.cancel()
+
+
+@two_backends
+async def test_bad_request_on_a_stream_raises_handshake_error(codec: SimpleNamespace) -> None:
+    async def client(raw: RawPeer) -> None:
+        await raw.send(BAD_REQUESTS["no upgrade"][0])
+        assert (await raw.read_head()).startswith(b"HTTP/1.1 400 ")
+
+    ws, error = await server_on_pipe(client)
+    assert isinstance(error, HandshakeError) and not isinstance(error, HandshakeRejected)
+    assert isinstance(error, ConnectionError)
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET / HTTP/1.1\r\n", b"GET / HTTP/1.1\r\nHost: slow"])
+async def test_open_timeout_against_slowloris(sent: bytes) -> None:
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, open_timeout=0.2)
+        with anyio.fail_after(5):
+            lazy = await anyio.connect_tcp("127.0.0.1", server.port)
+            begin = anyio.current_time()
+            if sent:
+                await lazy.send(sent)  # and never the rest
+            assert await RawPeer(lazy, masks=True).read_to_eof() == []
+            assert 0.15 <= anyio.current_time() - begin < 3
+            await lazy.aclose()
+            # The server itself is fine.
+            async with open_websocket(server.url) as ws:
+                await ws.send("x")
+                assert (await ws.receive()).data == "x"
+        tg.cancel_scope.cancel()
+
+
+@two_backends
+async def test_open_timeout_on_a_stream() -> None:
+    async def silent(raw: RawPeer) -> None:
+        assert await raw.read_to_eof() == []
+
+    ws, error = await server_on_pipe(silent, open_timeout=0.1)
+    assert isinstance(error, HandshakeTimeout)
+    assert isinstance(error, TimeoutError) and isinstance(error, ConnectionError)
+
+
+# -- frames right behind the request ----------------------------------------
+
+
+async def test_pipelined_frames_delivered_and_answered(codec: SimpleNamespace) -> None:
+    got: List[Any] = []
+    done = anyio.Event()
+
+    async def record(ws: Websocket) -> None:
+        async for message in ws:
+            got.append(message.data)
+        done.set()
+
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, record)
+        with anyio.fail_after(5):
+            # A client that does not wait for the 101 before its first frames.
+            raw, head = await raw_client(server.port, frame(1, b"early") + frame(9, b"still there?"))
+            assert head.startswith(b"HTTP/1.1 101 ")
+            # Answered at once, though the client sends nothing more.
+            assert await raw.read_frame() == (True, 10, b"still there?")
+            await raw.send_frame(8, (1000).to_bytes(2, "big"))
+            assert await raw.read_close_code() == 1000
+            await done.wait()
+        assert got == ["early"]
+        await raw.aclose()
+        tg.cancel_scope.cancel()
+
+
+async def test_pipelined_close_answered(codec: SimpleNamespace) -> None:
+    got: List[Any] = []
+    done = anyio.Event()
+
+    async def record(ws: Websocket) -> None:
+        async for message in ws:
+            got.append(message.data)
+        got.append(ws.close_code)
+        done.set()
+
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, record)
+        with anyio.fail_after(5):
+            raw, _ = await raw_client(server.port, frame(1, b"hi and bye") + frame(8, (1001).to_bytes(2, "big")))
+            assert await raw.read_close_code() == 1001
+            assert await raw.read_to_eof() == []
+            await done.wait()
+        assert got == ["hi and bye", 1001]
+        await raw.aclose()
+        tg.cancel_scope.cancel()
+
+
+# -- serve: handlers and shutdown -----------------------------------------
+
+
+async def test_handler_return_closes_with_1000(codec: SimpleNamespace) -> None:
+    async def greet(ws: Websocket) -> None:
+        await ws.send("hello and goodbye")
+
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, greet)
+        with anyio.fail_after(5):
+            async with open_websocket(server.url) as ws:
+                assert [m.data async for m in ws] == ["hello and goodbye"]
+                assert ws.close_code == 1000
+        tg.cancel_scope.cancel()
+
+
+async def test_handler_connection_closed_is_swallowed(codec: SimpleNamespace) -> None:
+    raised: List[BaseException] = []
+    done = [anyio.Event(), anyio.Event()]
+
+    async def insists(ws: Websocket) -> None:
+        try:
+            while True:
+                await ws.receive()
+        except ConnectionClosed as exc:
+            done[len(raised)].set()
+            raised.append(exc)
+            raise
+
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, insists)
+        with anyio.fail_after(5):
+            async with open_websocket(server.url) as ws:
+                await ws.send("x")
+            await done[0].wait()
+            # The server goes on serving.
+            async with open_websocket(server.url) as ws:
+                await ws.send("y")
+            assert ws.close_code == 1000
+            await done[1].wait()
+        assert [exc.code for exc in raised] == [1000, 1000]  # type: ignore[attr-defined]
+        tg.cancel_scope.cancel()
+
+
+async def test_handler_exception_closes_with_1011_and_propagates(codec: SimpleNamespace) -> None:
+    async def broken(ws: Websocket) -> None:
+        await ws.receive()
+        raise KeyError("handler bug")
+
+    with anyio.fail_after(5):
+        with pytest.raises(BaseExceptionGroup) as info:
+            async with anyio.create_task_group() as tg:
+                server = await start(tg, broken)
+                async with open_websocket(server.url) as ws:
+                    await ws.send("trigger")
+                    assert [m async for m in ws] == []
+                    assert (ws.close_code, ws.close_reason) == (1011, "internal error")
+                await anyio.sleep_forever()  # until the handler's exception ends the group
+    assert info.group_contains(KeyError)
+
+
+async def test_cancelling_serve_closes_connections_with_1001(codec: SimpleNamespace) -> None:
+    async with anyio.create_task_group() as tg:
+        server_scope = anyio.CancelScope()
+
+        async def run_server(task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+            with server_scope:
+                await serve(echo, "127.0.0.1", 0, task_status=task_status)
+
+        url = f"ws://127.0.0.1:{(await tg.start(run_server)).port}/"
+        codes: List[Optional[int]] = []
+        with anyio.fail_after(5):
+            async with open_websocket(url) as one, open_websocket(url) as two:
+                for ws in (one, two):
+                    await ws.send("hi")
+                    assert (await ws.receive()).data == "hi"
+                server_scope.cancel()
+                for ws in (one, two):
+                    assert [m async for m in ws] == []
+                    codes.append(ws.close_code)
+                    assert ws.close_reason == "server shutting down"
+        assert codes == [1001, 1001]
+        # And nothing listens any more.
+        with pytest.raises(HandshakeError):
+            await create_websocket(url, open_timeout=2)
+        tg.cancel_scope.cancel()
+
+
+async def test_server_object() -> None:
+    async with anyio.create_task_group() as tg:
+        server = await tg.start(lambda task_status: serve(echo, "127.0.0.1", 0, task_status=task_status))
+        assert isinstance(server, WebSocketServer)
+        assert server.port == server.ports[0] > 0
+        assert server.sockets[0].getsockname()[1] == server.port
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio+streams", "trio"], indirect=True)
+async def test_serve_listener(codec: SimpleNamespace) -> None:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    async with anyio.create_task_group() as tg:
+        server = await tg.start(lambda task_status: serve_listener(echo, listener, task_status=task_status, subprotocols=["s"]))
+        assert server.listener is listener
+        with anyio.fail_after(5):
+            async with open_websocket(f"ws://127.0.0.1:{server.port}/", subprotocols=["s"]) as ws:
+                assert ws.subprotocol == "s"
+                await ws.send(b"via a listener")
+                assert (await ws.receive()).data == b"via a listener"
+        tg.cancel_scope.cancel()
+
+
+# -- a server on a stream it was handed ---------------------------------------
+
+
+@two_backends
+async def test_open_websocket_server_on_a_stream(codec: SimpleNamespace) -> None:
+    async def client(raw: RawPeer) -> None:
+        assert (await raw.request(b"/x?y=z")).startswith(b"HTTP/1.1 101 ")
+
+    ours, theirs = memory_pipe()
+    raw = RawPeer(theirs, masks=True)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client, raw)
+            async with open_websocket_server(ours) as ws:
+                assert ws.request is not None and ws.request.target == "/x?y=z"
+                await raw.send_frame(1, b"to the server")
+                assert await ws.receive() == TextMessage("to the server")
+                await ws.send("to the client")
+                assert await raw.read_frame() == (True, 1, b"to the client")
+                # Leaving the block closes with 1000; the client answers.
+                tg.start_soon(raw.send_frame, 8, (1000).to_bytes(2, "big"))
+        assert await raw.read_close_code() == 1000
+        assert await raw.read_to_eof() == []  # the server closed TCP
+    assert ws.close_code == 1000
+
+
+async def test_random_bytes_do_not_hurt(codec: SimpleNamespace) -> None:
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, open_timeout=0.5)
+        with anyio.fail_after(5):
+            streams = []
+            for _ in range(3):
+                stream = await anyio.connect_tcp("127.0.0.1", server.port)
+                await stream.send(os.urandom(3000) + b"\r\n\r\n")
+                streams.append(stream)
+            async with open_websocket(server.url) as ws:
+                await ws.send("fine")
+                assert (await ws.receive()).data == "fine"
+            for stream in streams:
+                assert await RawPeer(stream, masks=True).read_to_eof() is not None
+                await stream.aclose()
+        tg.cancel_scope.cancel()
