@@ -188,7 +188,7 @@ class AsyncioTransport:
             # Shielded: one slow peer's drain is shared by all its senders,
             # and one sender's cancellation must not cancel the others' wait.
             await asyncio.shield(waiter)
-            if transport.is_closing() and protocol.eof:
+            if self._closed or (transport.is_closing() and protocol.eof):
                 raise anyio.BrokenResourceError
 
     async def send_eof(self) -> None:
@@ -204,10 +204,19 @@ class AsyncioTransport:
             return
         self._closed = True
         self._transport.close()
+        self._wake_writers()
 
     def abort(self) -> None:
         self._closed = True
         self._transport.abort()
+        self._wake_writers()
+
+    def _wake_writers(self) -> None:
+        # A closed transport flushes its buffer only if the peer reads: a
+        # sender waiting for that drain must not wait for ever.
+        waiter = self._protocol.drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def extra(self, attribute: Any, default: Any = None) -> Any:
         transport = self._transport
