@@ -1101,6 +1101,32 @@ async def test_sender_blocks_when_peer_does_not_read() -> None:
         await server.finished()
 
 
+@pytest.mark.parametrize("code", [1000, 1006])
+async def test_close_releases_a_sender_blocked_by_flow_control(code: int) -> None:
+    stop = threading.Event()
+    with ThreadedRawServer(lambda conn, buf: stop.wait(10)) as server:
+        try:
+            with anyio.fail_after(5):
+                ws = await create_websocket(server.url, close_timeout=0.2)
+                released = anyio.Event()
+
+                async def flood() -> None:
+                    with pytest.raises(ConnectionClosed):
+                        while True:
+                            await ws.send(b"x" * 65536)
+                    released.set()
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(flood)
+                    await anyio.wait_all_tasks_blocked()  # the peer reads nothing: flood waits
+                    await ws.close(code)
+                    await released.wait()
+                assert ws.close_code == 1006  # the peer never answered
+        finally:
+            stop.set()
+        await server.finished()
+
+
 @pytest.mark.parametrize("where", ["tcp", "memory"])
 async def test_cancelled_send_never_garbles_the_stream(codec: SimpleNamespace, where: str) -> None:
     """A send cancelled on a congested connection: either the frame goes out whole, or the connection is dropped."""
