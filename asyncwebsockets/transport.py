@@ -157,8 +157,8 @@ class StreamTransport:
             return default
 
     def abort(self) -> None:
-        # anyio has no synchronous abort; a forced close is the next best.
-        self._closed = True
+        # anyio has no synchronous abort; a forced shutdown is the next
+        # best (aclose() still has to release the stream).
         sock = self._stream.extra(SocketAttribute.raw_socket, None)
         if sock is not None:
             try:

@@ -411,6 +411,9 @@ class Websocket:
         """Drop the transport at once, without a close handshake (code 1006)."""
         if self._conn.state is not ConnectionState.CLOSED:
             self._conn.receive_eof()
+        if not self._transport_closed:
+            # At once: what is still queued for the peer is dropped.
+            self._transport.abort()
         await self._close_transport()
 
     async def _finish(self) -> None:
@@ -442,9 +445,13 @@ class Websocket:
                 # Read through _pump; not from inside it (a _fill that
                 # closes the connection ends here and lets the next read
                 # finish the job).
-                with anyio.move_on_after(wait):
+                with anyio.move_on_after(wait) as waited:
                     while not self._transport_closed:
                         await self._pump()
+                if waited.cancelled_caught:
+                    # The peer did not close in time: drop the connection
+                    # rather than wait for it to read what is still queued.
+                    self._transport.abort()
                 await self._close_transport()
 
     async def _send_eof(self) -> None:
