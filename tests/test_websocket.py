@@ -1127,6 +1127,30 @@ async def test_close_releases_a_sender_blocked_by_flow_control(code: int) -> Non
         await server.finished()
 
 
+@pytest.mark.parametrize("code", [1000, 1006])
+async def test_close_releases_the_socket_of_a_peer_that_reads_nothing(code: int) -> None:
+    """Nothing the peer left unread may keep the socket open once close() returns."""
+    stop = threading.Event()
+    with ThreadedRawServer(lambda conn, buf: stop.wait(10)) as server:
+        try:
+            with anyio.fail_after(5):
+                ws = await create_websocket(server.url, close_timeout=0.2)
+                sock = ws.transport.extra(anyio.abc.SocketAttribute.raw_socket)
+                with anyio.move_on_after(0.2):
+                    while True:
+                        await ws.send(b"x" * 65536)
+                await ws.close(code)
+                assert ws.close_code == 1006
+                for _ in range(10):  # a few turns of the event loop at most
+                    if sock.fileno() == -1:
+                        break
+                    await anyio.lowlevel.checkpoint()
+                assert sock.fileno() == -1
+        finally:
+            stop.set()
+        await server.finished()
+
+
 @pytest.mark.parametrize("where", ["tcp", "memory"])
 async def test_cancelled_send_never_garbles_the_stream(codec: SimpleNamespace, where: str) -> None:
     """A send cancelled on a congested connection: either the frame goes out whole, or the connection is dropped."""
