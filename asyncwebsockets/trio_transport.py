@@ -57,6 +57,7 @@ class TrioSocketTransport(StreamTransport):
         import trio
 
         self._sock: socket.socket = stream.extra(SocketAttribute.raw_socket)
+        self._trio = trio
         self._checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
         self._yield = trio.lowlevel.cancel_shielded_checkpoint
         self._operations = 0
@@ -66,13 +67,39 @@ class TrioSocketTransport(StreamTransport):
         try:
             data = self._sock.recv(RECEIVE_SIZE)
         except (BlockingIOError, InterruptedError):
-            return await super().receive(timeout)
+            return await self._wait_and_receive(timeout)
         except OSError:
             return b""
         await self._maybe_yield()
         return data
 
-    async def send(self, data: bytes) -> None:
+    async def _wait_and_receive(self, timeout: Optional[float]) -> Optional[bytes]:
+        """Sleep until the socket is readable, then read.
+
+        Straight on trio's I/O manager: the stream's own ``receive`` would
+        first try the socket again (it just said it has nothing) and wrap
+        the wait in more layers, and this is the path every message takes
+        when messages come one at a time.
+        """
+        trio = self._trio
+        sock = self._sock
+        while True:
+            try:
+                if timeout is None:
+                    await trio.lowlevel.wait_readable(sock)
+                else:
+                    with trio.move_on_after(timeout) as scope:
+                        await trio.lowlevel.wait_readable(sock)
+                    if scope.cancelled_caught:
+                        return None
+                return sock.recv(RECEIVE_SIZE)
+            except (BlockingIOError, InterruptedError):
+                # Woken without data after all: wait again.
+                continue
+            except (OSError, trio.ClosedResourceError):
+                return b""
+
+    async def send(self, data: bytes, more: bool = False) -> None:
         await self._checkpoint_if_cancelled()
         try:
             sent = self._sock.send(data)
