@@ -20,6 +20,7 @@ import asyncio
 import socket
 import sys
 import ssl as _ssl
+import threading
 from typing import Any, Callable, List, Optional, cast
 
 import anyio
@@ -35,6 +36,13 @@ READ_HIGH_WATER = 256 * 1024
 #: Writers wait while more than this is queued in the transport.
 WRITE_HIGH_WATER = 256 * 1024
 
+#: Frames held back by ``send(..., more=True)`` are written once they add
+#: up to this much, at the latest.
+CORK_LIMIT = 64 * 1024
+
+
+#: Bytes read from the socket at most at a time.
+READ_SIZE = 256 * 1024
 
 #: Tests turn this off to run the generic anyio path on asyncio too.
 USE_ON_ASYNCIO = True
@@ -61,16 +69,31 @@ def enabled() -> bool:
 _TIMED_OUT = object()
 
 
-def _time_out(waiter: "asyncio.Future[Any]") -> None:
-    if not waiter.done():
-        waiter.set_result(_TIMED_OUT)
+_read_buffers = threading.local()
 
 
-class _StreamProtocol(asyncio.Protocol):
+def _read_buffer() -> memoryview:
+    """The buffer the socket reads into, one per thread (so per event loop).
+
+    A plain protocol gets a fresh ``bytes`` of asyncio's maximum read size
+    for every read, shrunk to what arrived: above the C library's mmap
+    threshold that is three system calls per read.  Reading into one
+    long-lived buffer and copying out exactly what arrived avoids them,
+    and sharing that buffer between the connections of a loop costs no
+    memory per connection: it is only used inside one callback.
+    """
+    buffer: Optional[memoryview] = getattr(_read_buffers, "buffer", None)
+    if buffer is None:
+        buffer = _read_buffers.buffer = memoryview(bytearray(READ_SIZE))
+    return buffer
+
+
+class _StreamProtocol(asyncio.BufferedProtocol):
     """Collects received bytes and tracks write flow control for one connection."""
 
     def __init__(self, on_connect: Optional[Callable[["AsyncioTransport"], None]] = None) -> None:
         self._on_connect = on_connect
+        self._buffer = _read_buffer()
         self.transport: Optional[asyncio.Transport] = None
         self.chunks: List[bytes] = []
         self.size = 0
@@ -96,6 +119,12 @@ class _StreamProtocol(asyncio.Protocol):
         self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         if self._on_connect is not None:
             self._on_connect(AsyncioTransport(self))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self._buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         self.chunks.append(data)
@@ -143,6 +172,16 @@ class AsyncioTransport:
         self._protocol = protocol
         self._transport = protocol.transport
         self._closed = False
+        # Looked up once: asyncio.get_running_loop() costs a system call
+        # (getpid) on every use.
+        self._loop = asyncio.get_running_loop()
+        # One timer serves every timed receive (see _arm_timer).
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._deadline = 0.0
+        # Frames held back to go out in one write (see send's ``more``).
+        self._corked: List[bytes] = []
+        self._corked_size = 0
+        self._flush_handle: Optional[asyncio.Handle] = None
 
     @property
     def send_is_atomic(self) -> bool:
@@ -153,16 +192,17 @@ class AsyncioTransport:
         if not protocol.chunks:
             if protocol.eof:
                 return b""
-            loop = asyncio.get_running_loop()
-            waiter = loop.create_future()
+            if self._corked:
+                # About to sleep: what we held back goes out first.
+                self._flush()
+            waiter = self._loop.create_future()
             protocol.read_waiter = waiter
-            timer = None if timeout is None else loop.call_later(timeout, _time_out, waiter)
+            if timeout is not None:
+                self._arm_timer(timeout)
             try:
                 await waiter
             finally:
                 protocol.read_waiter = None
-                if timer is not None:
-                    timer.cancel()
             if not protocol.chunks:
                 return None if waiter.result() is _TIMED_OUT else b""
         chunks = protocol.chunks
@@ -174,16 +214,73 @@ class AsyncioTransport:
             self._transport.resume_reading()
         return data
 
-    async def send(self, data: bytes) -> None:
+    def _arm_timer(self, timeout: float) -> None:
+        """Time out the current read after ``timeout`` seconds.
+
+        A timer made and cancelled for every read would cost more than
+        reading a small message.  Instead one timer, once armed, stays
+        armed: when it fires it either times out the read waiting then (if
+        that read's deadline has passed), moves itself to that read's
+        deadline, or, with no read waiting, lets itself lapse.
+        """
+        loop = self._loop
+        deadline = loop.time() + timeout
+        self._deadline = deadline
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= deadline:
+                return
+            timer.cancel()
+        self._timer = loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        waiter = self._protocol.read_waiter
+        if waiter is None or waiter.done():
+            return
+        # (Timers may fire a hair early; a millisecond is within any timeout's slack.)
+        if self._loop.time() + 0.001 < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._on_timer)
+            return
+        waiter.set_result(_TIMED_OUT)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def send(self, data: bytes, more: bool = False) -> None:
+        """Write ``data``; with ``more``, it may wait a moment for company.
+
+        Each write to the socket is a system call, which costs more than
+        framing a small message.  A caller that knows more frames follow
+        right away (a server answering a batch of received messages) says
+        ``more=True``: the frame is held back and goes out in one write
+        with the next ones, at the latest when the caller sends without
+        ``more``, blocks on a read, reaches :data:`CORK_LIMIT`, or lets
+        the event loop run.
+        """
         transport = self._transport
         if self._closed or transport.is_closing():
             raise anyio.BrokenResourceError
-        transport.write(data)
+        if more:
+            self._corked.append(data)
+            self._corked_size += len(data)
+            if self._corked_size < CORK_LIMIT:
+                if self._flush_handle is None:
+                    self._flush_handle = self._loop.call_soon(self._flush)
+                return
+            self._flush()
+        elif self._corked:
+            self._corked.append(data)
+            self._flush()
+        else:
+            transport.write(data)
         protocol = self._protocol
         if protocol.writing_paused:
             waiter = protocol.drain_waiter
             if waiter is None or waiter.done():
-                waiter = asyncio.get_running_loop().create_future()
+                waiter = self._loop.create_future()
                 protocol.drain_waiter = waiter
             # Shielded: one slow peer's drain is shared by all its senders,
             # and one sender's cancellation must not cancel the others' wait.
@@ -191,7 +288,23 @@ class AsyncioTransport:
             if self._closed or (transport.is_closing() and protocol.eof):
                 raise anyio.BrokenResourceError
 
+    def _flush(self) -> None:
+        """Write the held-back frames, in one piece."""
+        handle = self._flush_handle
+        if handle is not None:
+            self._flush_handle = None
+            handle.cancel()
+        corked = self._corked
+        if not corked:
+            return
+        data = corked[0] if len(corked) == 1 else b"".join(corked)
+        self._corked = []
+        self._corked_size = 0
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
     async def send_eof(self) -> None:
+        self._flush()
         transport = self._transport
         if not transport.is_closing() and transport.can_write_eof():
             try:
@@ -203,11 +316,15 @@ class AsyncioTransport:
         if self._closed:
             return
         self._closed = True
+        self._cancel_timer()
+        self._flush()
         self._transport.close()
         self._wake_writers()
 
     def abort(self) -> None:
         self._closed = True
+        self._cancel_timer()
+        self._corked = []
         self._transport.abort()
         self._wake_writers()
 

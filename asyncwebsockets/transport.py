@@ -43,9 +43,12 @@ class Transport(Protocol):
         With a ``timeout``, None when nothing arrived within that many seconds.
         """
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, data: bytes, more: bool = False) -> None:
         """Write all of ``data``, waiting while the peer is not reading.
 
+        ``more=True`` says more frames follow at once, so a transport may
+        hold ``data`` back briefly to write them together; it must still
+        go out without further calls (e.g. once the event loop runs).
         Raises one of :data:`TRANSPORT_ERRORS` when the connection is gone.
         """
 
@@ -125,7 +128,7 @@ class StreamTransport:
         except TRANSPORT_ERRORS:
             return b""
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, data: bytes, more: bool = False) -> None:
         await self._stream.send(data)
 
     async def send_eof(self) -> None:

@@ -307,8 +307,10 @@ class Websocket:
         """
         if self._atomic_send:
             # Whole frames go to the transport in one synchronous write, so
-            # they cannot interleave and need no lock.
-            await self._write_locked(self._conn.send_message(data, final))
+            # they cannot interleave and need no lock.  While received
+            # messages are still queued, this is likely one answer of a
+            # batch: the transport may gather the answers into one write.
+            await self._write_locked(self._conn.send_message(data, final), bool(self._events))
             return
         async with self._send_lock:
             await self._write_locked(self._conn.send_message(data, final))
@@ -347,12 +349,12 @@ class Websocket:
         async with self._send_lock:
             await self._write_locked(data)
 
-    async def _write_locked(self, data: bytes) -> None:
+    async def _write_locked(self, data: bytes, more: bool = False) -> None:
         """Write bytes under the send lock (or atomically); frames never interleave."""
         if self._transport_closed:
             raise self._lost()
         try:
-            await self._transport.send(data)
+            await self._transport.send(data, more)
         except TRANSPORT_ERRORS:
             raise self._lost() from None
         except BaseException:

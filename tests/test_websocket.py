@@ -454,6 +454,35 @@ async def test_many_messages_in_order(codec: SimpleNamespace) -> None:
         tg.cancel_scope.cancel()
 
 
+async def test_answer_goes_out_while_handler_waits(codec: SimpleNamespace) -> None:
+    """An answer sent while more received messages are queued is not held back.
+
+    (The fast asyncio transport may gather such answers into one write; one
+    must still go out when the handler then waits for something else.)
+    """
+    answered = anyio.Event()
+
+    async def handler(ws: Websocket) -> None:
+        await anyio.sleep(0.2)  # all three messages arrive, and are read together
+        first = await ws.receive()
+        await ws.send(f"got {first.data}")
+        with anyio.fail_after(5):
+            await answered.wait()
+        async for message in ws:
+            await ws.send(f"got {message.data}")
+
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, handler)
+        with anyio.fail_after(10):
+            async with open_websocket(server.url) as ws:
+                for i in range(3):
+                    await ws.send(str(i))
+                assert (await ws.receive()).data == "got 0"
+                answered.set()
+                assert [(await ws.receive()).data for _ in range(2)] == ["got 1", "got 2"]
+        tg.cancel_scope.cancel()
+
+
 @two_backends
 async def test_bytes_like_payloads(codec: SimpleNamespace) -> None:
     with anyio.fail_after(5):
