@@ -40,6 +40,11 @@ WRITE_HIGH_WATER = 256 * 1024
 #: up to this much, at the latest.
 CORK_LIMIT = 64 * 1024
 
+#: A send this soon (seconds) after the previous one is taken as part of a
+#: burst, and held back like one sent with ``more``: a sender in a loop
+#: gets one write per burst, one waiting for answers is not delayed.
+BURST_GAP = 25e-6
+
 
 #: Bytes read from the socket at most at a time.
 READ_SIZE = 256 * 1024
@@ -182,6 +187,7 @@ class AsyncioTransport:
         self._corked: List[bytes] = []
         self._corked_size = 0
         self._flush_handle: Optional[asyncio.Handle] = None
+        self._last_send = 0.0
 
     @property
     def send_is_atomic(self) -> bool:
@@ -255,15 +261,20 @@ class AsyncioTransport:
         Each write to the socket is a system call, which costs more than
         framing a small message.  A caller that knows more frames follow
         right away (a server answering a batch of received messages) says
-        ``more=True``: the frame is held back and goes out in one write
-        with the next ones, at the latest when the caller sends without
-        ``more``, blocks on a read, reaches :data:`CORK_LIMIT`, or lets
-        the event loop run.
+        ``more=True``; a frame sent within :data:`BURST_GAP` of the
+        previous one is treated the same.  Such a frame is held back and
+        goes out in one write with the next ones, at the latest when a
+        read is about to sleep, :data:`CORK_LIMIT` is reached, the
+        transport closes, or the event loop runs (which it does as soon as
+        the sender waits for anything).
         """
         transport = self._transport
         if self._closed or transport.is_closing():
             raise anyio.BrokenResourceError
-        if more:
+        now = self._loop.time()
+        burst = now - self._last_send < BURST_GAP
+        self._last_send = now
+        if more or burst:
             self._corked.append(data)
             self._corked_size += len(data)
             if self._corked_size < CORK_LIMIT:

@@ -124,8 +124,10 @@ async def _read_exactly(stream: SocketStream, size: int) -> bytes:
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_frames_sent_with_more_go_out_together(anyio_backend: str) -> None:
+async def test_frames_sent_with_more_go_out_together(anyio_backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     transport, accepted, writes, (listener, handle, ready) = await _asyncio_pair()
+    # No send counts as part of a burst here (that is tested below).
+    monkeypatch.setattr(asyncio_transport, "BURST_GAP", 0.0)
     async with anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, handle)
         await ready.wait()
@@ -159,6 +161,14 @@ async def test_frames_sent_with_more_go_out_together(anyio_backend: str) -> None
             await transport.receive(1.0)
         assert writes[-1] == b"f"
         assert await _read_exactly(peer, 1) == b"f"
+
+        # Sends in a quick succession are held back like ones with ``more``.
+        monkeypatch.setattr(asyncio_transport, "BURST_GAP", 10.0)
+        for part in (b"p", b"q", b"r"):
+            await transport.send(part)
+        assert writes[-1] == b"f"
+        assert await _read_exactly(peer, 3) == b"pqr"
+        assert writes[-1] == b"pqr"
 
         # Closing writes it too.
         await transport.send(b"g", more=True)
