@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from wsproto import ConnectionType
@@ -97,6 +98,36 @@ def _header_bytes(headers: Optional[Iterable[Tuple[Union[bytes, str], Union[byte
     return out
 
 
+_REASONS = {400: b"Bad Request", 405: b"Method Not Allowed", 426: b"Upgrade Required"}
+
+#: The start of a request line, as far as the handshake cares (RFC 6455 4.1:
+#: "the method of the request MUST be GET, and the HTTP version MUST be at
+#: least 1.1").
+_REQUEST_LINE = re.compile(rb"([^ ]+) [^ ]+ HTTP/(\d+)\.(\d+)")
+
+#: How much of the request we look at for its first line; longer lines are
+#: left to the HTTP parser to refuse.
+_REQUEST_LINE_LIMIT = 8192
+
+
+def _request_line_problem(head: bytes) -> Optional[Tuple[int, str, List[Tuple[bytes, bytes]]]]:
+    """Status, message and headers refusing a request line, or None if it may pass.
+
+    wsproto answers every bad request with 400; a client sent the wrong
+    method deserves 405 (with ``Allow``), and an HTTP/1.0 request, which
+    wsproto would accept, has to be refused.
+    """
+    match = _REQUEST_LINE.match(head)
+    if match is None:
+        return None  # not a request line the HTTP parser accepts either
+    method, major, minor = match.group(1), int(match.group(2)), int(match.group(3))
+    if method != b"GET":
+        return 405, "the method of a WebSocket handshake must be GET", [(b"Allow", b"GET")]
+    if (major, minor) < (1, 1):
+        return 400, "a WebSocket handshake needs HTTP/1.1 or later", []
+    return None
+
+
 def _bad_request(status: int, reason: bytes, body: bytes, headers: Sequence[Tuple[bytes, bytes]] = ()) -> bytes:
     lines = [b"HTTP/1.1 %d %s" % (status, reason)]
     lines += [name + b": " + value for name, value in headers]
@@ -154,6 +185,8 @@ class Connection:
         self.last_had_control = False
         # A violation found behind events not yet handed out; see receive_data.
         self._pending_failure: Optional[ProtocolError] = None
+        # A server's received request up to its first line (None once checked).
+        self._request_head: Optional[bytes] = b""
 
     # -- the opening handshake ---------------------------------------------
 
@@ -229,6 +262,8 @@ class Connection:
         return trailing
 
     def _receive_handshake(self, data: bytes) -> List[Event]:
+        if not self.client and self._request_head is not None:
+            self._check_request_line(data)
         try:
             self._handshake.receive_data(data)
             events = list(self._handshake.events())
@@ -239,17 +274,18 @@ class Connection:
             hint = exc.event_hint
             status = hint.status_code if isinstance(hint, RejectConnection) else 400
             extra = list(hint.headers) if isinstance(hint, RejectConnection) else []
-            reason = b"Upgrade Required" if status == 426 else b"Bad Request"
-            self._outgoing += _bad_request(status, reason, f"{exc}\n".encode(), extra)
-            raise HandshakeError(f"invalid handshake request: {exc}", status) from None
+            if str(exc).startswith(("Missing header, 'Upgrade", "Missing header, 'Connection")):
+                # Plain HTTP where a WebSocket upgrade was expected: say so
+                # the way RFC 9110 section 15.5.22 asks.
+                status = 426
+                extra += [(b"Upgrade", b"websocket"), (b"Sec-WebSocket-Version", b"13")]
+            self._refuse(status, str(exc), extra)
         out: List[Event] = []
         for event in events:
             if isinstance(event, Request):
                 problem = self._check_request(event)
                 if problem:
-                    self.state = ConnectionState.CLOSED
-                    self._outgoing += _bad_request(400, b"Bad Request", problem.encode() + b"\n")
-                    raise HandshakeError(f"invalid handshake request: {problem}", 400)
+                    self._refuse(400, problem)
                 self.request = event
                 out.append(event)
             elif isinstance(event, AcceptConnection):
@@ -269,6 +305,26 @@ class Connection:
                 if event.body_finished:
                     self._rejected()
         return out
+
+    def _check_request_line(self, data: bytes) -> None:
+        """Refuse a request by its first line, once that has arrived."""
+        assert self._request_head is not None
+        head = self._request_head + data
+        end = head.find(b"\r\n")
+        if end < 0 and len(head) < _REQUEST_LINE_LIMIT:
+            self._request_head = head
+            return
+        self._request_head = None
+        problem = _request_line_problem(head[:end] if end >= 0 else head)
+        if problem is not None:
+            self._refuse(*problem)
+
+    def _refuse(self, status: int, problem: str, headers: Sequence[Tuple[bytes, bytes]] = ()) -> None:
+        """Answer a bad request with an HTTP error and give up on the connection."""
+        self.state = ConnectionState.CLOSED
+        reason = _REASONS.get(status, b"Bad Request")
+        self._outgoing += _bad_request(status, reason, problem.encode() + b"\n", headers)
+        raise HandshakeError(f"invalid handshake request: {problem}", status) from None
 
     @staticmethod
     def _check_request(request: Request) -> Optional[str]:

@@ -325,12 +325,13 @@ def _request(**overrides: bytes) -> bytes:
         b"Sec-WebSocket-Version": b"13",
     }
     method = overrides.pop("method", b"GET")
+    version = overrides.pop("version", b"HTTP/1.1")
     for name, value in overrides.items():
         key = name.replace("_", "-").encode()
         headers = {k: v for k, v in headers.items() if k.lower() != key.lower()}
         if value:
             headers[key] = value
-    lines = [method + b" / HTTP/1.1"] + [k + b": " + v for k, v in headers.items()]
+    lines = [method + b" / " + version] + [k + b": " + v for k, v in headers.items()]
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
@@ -340,8 +341,10 @@ def _request(**overrides: bytes) -> bytes:
         (_request(), 101),
         (_request(Connection=b"keep-alive, Upgrade"), 101),
         (_request(Upgrade=b"WebSocket"), 101),
-        (_request(method=b"POST"), 400),
-        (_request(method=b"HEAD"), 400),
+        (_request(method=b"POST"), 405),
+        (_request(method=b"HEAD"), 405),
+        (_request(version=b"HTTP/1.0"), 400),
+        (_request(version=b"HTTP/0.9"), 400),
         (_request(Sec_WebSocket_Version=b"8"), 426),
         (_request(Sec_WebSocket_Version=b"14"), 426),
         (_request(Sec_WebSocket_Version=b""), 400),
@@ -349,9 +352,10 @@ def _request(**overrides: bytes) -> bytes:
         (_request(Sec_WebSocket_Key=b"c2hvcnQ="), 400),
         (_request(Sec_WebSocket_Key=b"not base64!!"), 400),
         (_request(Sec_WebSocket_Key=base64.b64encode(b"0123456789abcdefg")), 400),
-        (_request(Upgrade=b""), 400),
-        (_request(Upgrade=b"h2c"), 400),
-        (_request(Connection=b"keep-alive"), 400),
+        (_request(Upgrade=b""), 426),
+        (_request(Upgrade=b"h2c"), 426),
+        (_request(Connection=b"keep-alive"), 426),
+        (b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", 426),  # plain HTTP
         (_request(Host=b""), 400),
         (b"garbage\r\n\r\n", 400),
         (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),  # a TLS hello
@@ -375,6 +379,10 @@ def test_server_handshake_validation(request_bytes: bytes, status: int) -> None:
     assert headers["connection"].lower() == "close"
     if status == 426:
         assert headers["sec-websocket-version"] == "13"
+        if b"upgrade: websocket" not in request_bytes.lower():
+            assert headers["upgrade"] == "websocket"
+    if status == 405:
+        assert headers["allow"] == "GET"
     assert server.closed
     assert server.data_to_send() == b""
     with pytest.raises(RuntimeError):

@@ -197,12 +197,12 @@ async def test_extra_response_headers(codec: SimpleNamespace) -> None:
 # -- bad clients --------------------------------------------------------------
 
 BAD_REQUESTS = {
-    "no upgrade": (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "no upgrade": (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 426),
     "garbage": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
     "POST": (
         b"POST / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZg==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n",
-        400,
+        405,
     ),
     "bad key": (
         b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -250,7 +250,7 @@ async def test_bad_client_answered_and_others_unaffected(codec: SimpleNamespace,
 async def test_bad_request_on_a_stream_raises_handshake_error(codec: SimpleNamespace) -> None:
     async def client(raw: RawPeer) -> None:
         await raw.send(BAD_REQUESTS["no upgrade"][0])
-        assert (await raw.read_head()).startswith(b"HTTP/1.1 400 ")
+        assert (await raw.read_head()).startswith(b"HTTP/1.1 426 ")
 
     ws, error = await server_on_pipe(client)
     assert isinstance(error, HandshakeError) and not isinstance(error, HandshakeRejected)
