@@ -30,14 +30,3 @@ def test_example(script: str, expected: list[str]) -> None:
     for line in expected:
         assert line in result.stdout
 
-
-def test_docs_build_without_warnings(tmp_path: Path) -> None:
-    sphinx = pytest.importorskip("sphinx", reason="sphinx is in the docs extra: pip install '.[docs]'")
-    del sphinx
-    result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "-E", "-q", "-b", "html", str(ROOT / "docs"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
