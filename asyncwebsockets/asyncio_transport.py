@@ -392,7 +392,7 @@ async def start_server(
     """Listen with our protocol; ``on_connect`` gets each accepted connection."""
     loop = asyncio.get_running_loop()
     kwargs: dict[str, Any] = {}
-    if ssl is not None and ssl_handshake_timeout:
+    if ssl is not None and ssl_handshake_timeout is not None:
         kwargs["ssl_handshake_timeout"] = ssl_handshake_timeout
     return await loop.create_server(
         lambda: _StreamProtocol(on_connect),

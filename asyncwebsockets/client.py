@@ -83,6 +83,8 @@ async def create_websocket(
         extra.append(("Origin", origin))
     if uri.authorization is not None:
         extra.append(("Authorization", uri.authorization))
+    # One budget for connecting, TLS and the WebSocket handshake together.
+    started = anyio.current_time()
     try:
         with anyio.fail_after(open_timeout):
             if asyncio_transport.enabled():
@@ -102,6 +104,8 @@ async def create_websocket(
         raise HandshakeTimeout(f"connecting to {uri.host}:{uri.port} timed out") from None
     except TRANSPORT_ERRORS as exc:
         raise HandshakeError(f"cannot connect to {uri.host}:{uri.port}: {exc}") from exc
+    if open_timeout is not None:
+        open_timeout = max(0.0, open_timeout - (anyio.current_time() - started))
     return await _start_client(
         stream,
         uri.host_header,

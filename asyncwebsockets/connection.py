@@ -237,8 +237,9 @@ class Connection:
             raise RuntimeError("reject() needs an unanswered request")
         if isinstance(body, str):
             body = body.encode("utf-8")
-        if not 400 <= status_code <= 599:
-            raise ValueError("a rejection needs a 4xx or 5xx status")
+        if not 300 <= status_code <= 599:
+            # 3xx redirects the client (RFC 6455 section 4.1), 4xx and 5xx refuse.
+            raise ValueError(f"a rejection needs a 3xx, 4xx or 5xx status, not {status_code}")
         header_list = _header_bytes(headers)
         header_list.append((b"content-length", b"%d" % len(body)))
         data = self._handshake.send(RejectConnection(status_code=status_code, headers=header_list, has_body=True))
@@ -439,8 +440,12 @@ class Connection:
         self._pending_input = b""
 
     def receive_eof(self) -> None:
-        """The peer closed its side of the transport."""
+        """The peer closed its side of the transport (or we gave up on it)."""
         self._eof = True
+        # Nothing after this is parsed: bytes read while the transport
+        # winds down must not turn into messages.
+        self._reader = None
+        self._pending_input = b""
         if self.state is ConnectionState.CONNECTING and self._reject is not None:
             # An HTTP error response delimited by the connection's end.
             self._rejected()

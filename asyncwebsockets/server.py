@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import socket
 import ssl as _ssl
 from contextlib import asynccontextmanager
@@ -29,13 +30,26 @@ __all__ = [
 ]
 
 
+#: Seconds a client gets for the TLS handshake when ``open_timeout`` is None
+#: (asyncio's own default): a server never waits for ever on a silent socket.
+TLS_HANDSHAKE_TIMEOUT = 60.0
+
+
 @dataclass(frozen=True)
 class Reject:
-    """What a ``filter`` returns to refuse a request with a full HTTP response."""
+    """What a ``filter`` returns to refuse a request with a full HTTP response.
+
+    ``status_code`` is a 4xx or 5xx error, or a 3xx redirect (with a
+    ``Location`` header).
+    """
 
     status_code: int = 403
     headers: Headers = field(default_factory=list)
     body: Union[bytes, str] = b""
+
+    def __post_init__(self) -> None:
+        if not 300 <= self.status_code <= 599:
+            raise ValueError(f"a rejection needs a 3xx, 4xx or 5xx status, not {self.status_code}")
 
 
 FilterResult = Union[bool, str, None, AcceptConnection, RejectConnection, Reject]
@@ -69,9 +83,10 @@ async def create_websocket_server(
     ``subprotocols`` is picked; if ``subprotocols`` is None, the client's
     first offer (what 0.x did).
 
-    A malformed request is answered with HTTP 400 (426 for a wrong
-    ``Sec-WebSocket-Version``) and raises :class:`HandshakeError`; a refused
-    one raises :class:`HandshakeRejected`.  Both are ``ConnectionError``.
+    A malformed request is answered with HTTP 400 (405 for a method other
+    than GET, 426 for plain HTTP or a wrong ``Sec-WebSocket-Version``) and
+    raises :class:`HandshakeError`; a refused one raises
+    :class:`HandshakeRejected`.  Both are ``ConnectionError``.
     """
     check_compression(compression)
     connection = Connection(ConnectionType.SERVER, max_message_size=max_message_size, reassemble=reassemble)
@@ -185,12 +200,28 @@ async def serve_listener(
     ``close_timeout`` to finish.
     """
 
+    _check_options(options)
+
     async def run(stream: Any) -> None:
         await _run_connection(handler, stream, options)
 
     async with listener:
         task_status.started(WebSocketServer(listener))
         await listener.serve(run)
+
+
+def _check_options(options: Dict[str, Any]) -> None:
+    """Refuse bad connection options when the server starts, not at its first client."""
+    try:
+        inspect.signature(create_websocket_server).bind(None, **options)
+    except TypeError as exc:
+        raise TypeError(f"serve(): {exc}") from None
+    check_compression(options.get("compression"))
+
+
+def _tls_handshake_timeout(options: Dict[str, Any]) -> float:
+    timeout: Optional[float] = options.get("open_timeout", 10.0)
+    return TLS_HANDSHAKE_TIMEOUT if timeout is None else timeout
 
 
 async def _run_connection(handler: Handler, stream: Any, options: Dict[str, Any]) -> None:
@@ -232,6 +263,7 @@ async def serve(
     other options are those of :func:`create_websocket_server`; see
     :func:`serve_listener` for how connections are run and shut down.
     """
+    _check_options(options)
     if asyncio_transport.enabled():
         await _serve_asyncio(handler, host, port, ssl, backlog, task_status, options)
         return
@@ -241,7 +273,7 @@ async def serve(
             listener,
             ssl,
             standard_compatible=False,
-            handshake_timeout=options.get("open_timeout", 10.0) or 10.0,
+            handshake_timeout=_tls_handshake_timeout(options),
         )
     await serve_listener(handler, listener, task_status=task_status, **options)
 
@@ -282,7 +314,7 @@ async def _serve_asyncio(
             port,
             ssl=ssl,
             backlog=backlog,
-            ssl_handshake_timeout=options.get("open_timeout", 10.0),
+            ssl_handshake_timeout=_tls_handshake_timeout(options),
         )
         try:
             task_status.started(WebSocketServer(sockets=server.sockets))

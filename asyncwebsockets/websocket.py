@@ -578,7 +578,13 @@ class Websocket:
                 self._events.append(event)
 
     async def _server_reject(self, status: int, headers: Optional[Headers], body: Union[bytes, str]) -> None:
-        data = self._conn.reject(status, headers, body)
+        try:
+            data = self._conn.reject(status, headers, body)
+        except ValueError:
+            # A refusal we cannot send (say, a status that is no error):
+            # the client still gets an answer, then the caller the error.
+            await self._server_reject(500, None, b"")
+            raise
         try:
             await self._transport.send(data)
         except TRANSPORT_ERRORS:

@@ -292,7 +292,7 @@ async def test_server_side_errors_are_connection_errors() -> None:
             tg.start_soon(listener.serve, handle)
             stream = await anyio.connect_tcp("127.0.0.1", port)
             await stream.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # no upgrade
-            assert (await stream.receive()).startswith(b"HTTP/1.1 400 ")
+            assert (await stream.receive()).startswith(b"HTTP/1.1 426 ")
             await done.wait()
             await stream.aclose()
             tg.cancel_scope.cancel()

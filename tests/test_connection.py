@@ -293,13 +293,26 @@ def test_rejection_body_delimited_by_eof() -> None:
     assert (info.value.status_code, info.value.body) == (503, b"busy")
 
 
-@pytest.mark.parametrize("status", [101, 200, 302, 600])
-def test_reject_needs_an_error_status(status: int) -> None:
+@pytest.mark.parametrize("status", [101, 200, 299, 600])
+def test_reject_needs_an_error_or_redirect_status(status: int) -> None:
     client = Connection(ConnectionType.CLIENT)
     server = Connection(ConnectionType.SERVER)
     server.receive_data(client.initiate("h", "/"))
     with pytest.raises(ValueError):
         server.reject(status)
+    # Still unanswered: the request can be refused properly.
+    assert server.reject(500).startswith(b"HTTP/1.1 500 ")
+
+
+def test_reject_with_a_redirect() -> None:
+    client = Connection(ConnectionType.CLIENT)
+    server = Connection(ConnectionType.SERVER)
+    server.receive_data(client.initiate("h", "/"))
+    response = server.reject(308, [("Location", "wss://h/")])
+    with pytest.raises(HandshakeRejected) as info:
+        client.receive_data(response)
+    assert info.value.status_code == 308
+    assert (b"location", b"wss://h/") in info.value.headers
 
 
 def test_roles_are_enforced() -> None:
@@ -588,6 +601,14 @@ def test_eof_is_abnormal(codec: SimpleNamespace) -> None:
     with pytest.raises(ConnectionClosedError) as info:
         client.send_message("x")
     assert info.value.code == 1006
+
+
+def test_nothing_parsed_after_eof(codec: SimpleNamespace) -> None:
+    # Also what a side that gave up waiting for the close reply relies on.
+    _, server = pair(codec)
+    server.receive_eof()
+    assert server.receive_data(frame(1, b"late")) == []
+    assert server.data_to_send() == b""
 
 
 def test_frames_after_close_are_ignored(codec: SimpleNamespace) -> None:

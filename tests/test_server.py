@@ -69,6 +69,7 @@ FILTER_CASES: Dict[str, Tuple[Any, Optional[str], Optional[int]]] = {
     "RejectConnection": (RejectConnection(status_code=404), None, 404),
     "Reject": (Reject(451, [("X-Reason", "legal")], "unavailable"), None, 451),
     "Reject-bytes": (Reject(429, body=b"slow down"), None, 429),
+    "Reject-redirect": (Reject(307, [("Location", "ws://elsewhere/")]), None, 307),
 }
 
 
@@ -103,6 +104,8 @@ async def test_filter_results(codec: SimpleNamespace, case: str) -> None:
                     assert (b"x-reason", b"legal") in info.value.headers
                 if case == "Reject-bytes":
                     assert info.value.body == b"slow down"
+                if case == "Reject-redirect":
+                    assert (b"location", b"ws://elsewhere/") in info.value.headers
         # The filter saw the whole request.
         (request,) = seen
         assert request.target == "/room/7?user=ann&lang=fr"
@@ -151,6 +154,36 @@ async def test_filter_choosing_an_unoffered_subprotocol(codec: SimpleNamespace) 
     # A filter bug, like an exception in the filter: refused, and raised.
     ws, error = await server_on_pipe(client, filter=unoffered)
     assert ws is None and isinstance(error, ValueError)
+
+
+@pytest.mark.parametrize("status", [101, 200, 204, 600])
+def test_reject_needs_a_refusing_status(status: int) -> None:
+    with pytest.raises(ValueError):
+        Reject(status)
+
+
+@two_backends
+async def test_filter_refusing_with_a_success_status(codec: SimpleNamespace) -> None:
+    async def confused(request: Request) -> Any:
+        return RejectConnection(status_code=200)
+
+    async def client(raw: RawPeer) -> None:
+        assert (await raw.request()).startswith(b"HTTP/1.1 500 ")
+        assert await raw.read_to_eof() == []
+
+    # The client is answered and let go; the filter's error is raised.
+    ws, error = await server_on_pipe(client, filter=confused)
+    assert ws is None and isinstance(error, ValueError)
+
+
+@pytest.mark.parametrize("options", [{"compression": "brotli"}, {"max_mesage_size": 10}])
+async def test_serve_refuses_bad_options_before_listening(options: Dict[str, Any]) -> None:
+    async def never(ws: Websocket) -> None:
+        raise AssertionError("no connection expected")
+
+    with anyio.fail_after(5):
+        with pytest.raises((TypeError, ValueError)):
+            await serve(never, "127.0.0.1", 0, **options)
 
 
 # -- subprotocols -------------------------------------------------------------

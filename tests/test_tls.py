@@ -16,10 +16,11 @@ from typing import Any, Iterator, List, Optional
 
 import anyio
 import pytest
-from anyio.streams.tls import TLSAttribute
+from anyio.abc import SocketAttribute, SocketStream
+from anyio.streams.tls import TLSAttribute, TLSStream
 from wsproto.events import BytesMessage, TextMessage
 
-from asyncwebsockets import ConnectionClosed, HandshakeError, Websocket, open_websocket
+from asyncwebsockets import ConnectionClosed, HandshakeError, HandshakeTimeout, Websocket, create_websocket, open_websocket
 
 from .test_interop_websockets import Peer, connect, start_ours
 
@@ -329,3 +330,24 @@ async def test_their_wss_server_our_client(codec: SimpleNamespace, pki: SimpleNa
             async with open_websocket(f"wss://localhost:{port}/", open_timeout=5):
                 pass
         assert caused_by(raised.value, ssl.SSLCertVerificationError) is not None
+
+
+async def test_open_timeout_covers_tls_and_handshake_together(pki: SimpleNamespace) -> None:
+    """A slow TLS handshake uses up the budget the WebSocket handshake then has."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(SocketAttribute.local_port)
+
+    async def slow_then_silent(stream: SocketStream) -> None:
+        await anyio.sleep(1.0)  # the TLS handshake waits ...
+        await TLSStream.wrap(stream, server_side=True, ssl_context=pki.server, standard_compatible=False)
+        await anyio.sleep_forever()  # ... and the upgrade request is never answered
+
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, slow_then_silent)
+        begin = anyio.current_time()
+        with anyio.fail_after(10):
+            with pytest.raises(HandshakeTimeout):
+                await create_websocket(f"wss://127.0.0.1:{port}/", ssl=pki.client, open_timeout=1.5)
+        # One budget of 1.5 s, not 1.5 s for TLS and 1.5 s more for the upgrade.
+        assert 1.4 <= anyio.current_time() - begin < 2.3
+        tg.cancel_scope.cancel()
