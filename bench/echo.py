@@ -30,6 +30,7 @@ sys.path.insert(0, str(HERE))
 
 SIZES = {"32 B": 32, "1 KiB": 1024, "64 KiB": 65536, "1 MiB": 1 << 20}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+DEFAULT_LIBS = ["ours-asyncio", "ours-uvloop", "ours-trio", "aiohttp", "picows", "websockets", "trio-websocket", "original-0.x"]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -138,6 +139,8 @@ def targets(results: Dict[str, Dict[str, Dict[str, Any]]]) -> List[Tuple[str, Op
                 out.append((f"{case}: ours-asyncio / picows", ratio(case, "ours-asyncio", "picows"), 0.8))
         out.append((f"{case}: ours-asyncio / websockets", ratio(case, "ours-asyncio", "websockets"), 2.0))
         out.append((f"{case}: ours-trio / trio-websocket", ratio(case, "ours-trio", "trio-websocket"), 3.0))
+        for ours in ("ours-asyncio", "ours-trio"):
+            out.append((f"{case}: {ours} / original-0.x", ratio(case, ours, "original-0.x"), 1.0))
         if case.startswith("latency"):
             ours = results[case].get("ours-asyncio", {}).get("p50_us")
             theirs = results[case].get("aiohttp", {}).get("p50_us")
@@ -178,7 +181,7 @@ def render(results: Dict[str, Dict[str, Dict[str, Any]]], libs: List[str]) -> st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--libs", default="ours-asyncio,ours-uvloop,ours-trio,aiohttp,picows,websockets,trio-websocket")
+    parser.add_argument("--libs", default=",".join(DEFAULT_LIBS))
     parser.add_argument("--json")
     parser.add_argument("--markdown")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
@@ -214,6 +217,10 @@ def main() -> None:
     import asyncwebsockets
 
     print(f"asyncwebsockets compiled speedups: {asyncwebsockets.SPEEDUPS}", flush=True)
+    if "original-0.x" in libs:
+        import peers
+
+        peers.fetch_original()
     results = bench(libs, cases, rounds, seconds)
     text = render(results, libs)
     print(text)

@@ -25,7 +25,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from echo import start_server  # noqa: E402
+from echo import DEFAULT_LIBS, start_server  # noqa: E402
 
 
 def raise_fd_limit() -> None:
@@ -116,7 +116,7 @@ def measure(lib: str, connections: int, echo_rounds: int) -> Dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--libs", default="ours-asyncio,ours-uvloop,ours-trio,aiohttp,picows,websockets,trio-websocket")
+    parser.add_argument("--libs", default=",".join(DEFAULT_LIBS))
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--echo", type=int, default=5, help="rounds of 8 x 1 MiB echoed for the peak")
     parser.add_argument("--json")
@@ -128,6 +128,10 @@ def main() -> None:
         client_main(args)
         return
     raise_fd_limit()
+    if "original-0.x" in args.libs.split(","):
+        import peers
+
+        peers.fetch_original()
     results: Dict[str, Dict[str, Any]] = {}
     for lib in args.libs.split(","):
         results[lib] = measure(lib, args.connections, args.echo)

@@ -290,6 +290,91 @@ def client_picows(url: str, size: int, mode: str, seconds: float, conns: int) ->
     return asyncio.run(_drive_asyncio(open_, send, recv, close, size, mode, seconds, conns))
 
 
+# -- the original 0.x release ------------------------------------------------------
+
+#: The release whose documented API we keep; benchmarked so that we are
+#: never slower than what users are upgrading from.
+ORIGINAL_VERSION = "0.9.4"
+
+
+def _import_original() -> Any:
+    """Import asyncwebsockets 0.9.4 in place of this checkout (in this process only).
+
+    It has our distribution and package name, so it cannot be installed in
+    the same environment: its wheel is downloaded once into a cache
+    directory and put first on ``sys.path``.
+    """
+    import os
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "asyncwebsockets-bench" / ORIGINAL_VERSION
+    if not (cache / "asyncwebsockets" / "websocket.py").exists():
+        wheels = cache.parent / "wheels"
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(wheels), f"asyncwebsockets=={ORIGINAL_VERSION}"],
+            check=True,
+        )
+        wheel = next(wheels.glob(f"asyncwebsockets-{ORIGINAL_VERSION}-*.whl"))
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(cache)
+    for name in [m for m in sys.modules if m == "asyncwebsockets" or m.startswith("asyncwebsockets.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(cache))
+    import asyncwebsockets
+
+    assert Path(asyncwebsockets.__file__).parent.parent == cache, asyncwebsockets.__file__
+    return asyncwebsockets
+
+
+def fetch_original() -> None:
+    """Download the original release now (so that a timed run does not)."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", "import peers; peers._import_original()"], check=True, cwd=str(__import__("pathlib").Path(__file__).parent))
+
+
+def serve_original(port_file: str) -> None:
+    import anyio
+
+    original = _import_original()
+
+    async def handle(sock: Any) -> None:
+        try:
+            ws = await original.create_websocket_server(sock)
+            async for message in ws:
+                await ws.send(message.data)
+        except (anyio.BrokenResourceError, anyio.EndOfStream, anyio.ClosedResourceError, ConnectionError, OSError):
+            pass
+        finally:
+            await sock.aclose()
+
+    async def main() -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        _write_port(port_file, listener.extra(anyio.abc.SocketAttribute.local_port))
+        await listener.serve(handle)
+
+    anyio.run(main)
+
+
+def client_original(url: str, size: int, mode: str, seconds: float, conns: int) -> Dict[str, Any]:
+    original = _import_original()
+
+    async def send(ws: Any, data: bytes) -> None:
+        await ws.send(data)
+
+    async def recv(ws: Any) -> None:
+        await ws._next_event()  # noqa: SLF001 - its iterator is an async generator; this is the same call
+
+    async def close(ws: Any) -> None:
+        await ws.close(1000)
+
+    return asyncio.run(_drive_asyncio(lambda: original.create_websocket(url), send, recv, close, size, mode, seconds, conns))
+
+
 # -- trio-websocket ---------------------------------------------------------------
 
 
@@ -375,4 +460,5 @@ LIBRARIES: Dict[str, Dict[str, Any]] = {
     "picows": {"serve": serve_picows, "client": client_picows},
     "websockets": {"serve": serve_websockets, "client": client_websockets},
     "trio-websocket": {"serve": serve_trio_websocket, "client": client_trio_websocket},
+    "original-0.x": {"serve": serve_original, "client": client_original},
 }
