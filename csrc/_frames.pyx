@@ -10,7 +10,11 @@ compare the two on random input.
 What the compiled reader adds is memory handling: complete frames are
 parsed straight out of the caller's chunk; only a trailing partial frame is
 copied, into one growing C buffer that is compacted instead of re-copied;
-each payload is unmasked while being copied into its final ``bytes``.
+each payload is unmasked while being copied into its final ``bytes``.  A
+large frame that arrives over several chunks skips the buffer: once its
+header is in, its payload ``bytes`` is allocated at full size and each
+chunk is unmasked straight into it, so its bytes are copied once however
+many reads bring them.
 """
 
 import codecs
@@ -67,6 +71,14 @@ DEF C_MAX_CONTROL = 125
 DEF NOGIL_THRESHOLD = 65536
 # The reader's buffer shrinks back to this after holding a large frame.
 DEF IDLE_BUFFER = 16384
+# An incomplete frame with at least this much payload is read straight into
+# its final bytes object instead of the buffer.  (The payload's memory is
+# allocated at once but touched only as data arrives, so what a peer can
+# make us hold still grows with what it sends.)  Frames announced beyond
+# DIRECT_PAYLOAD_MAX (possible only with a raised or no size limit) take the
+# buffer, which grows only as their bytes arrive, address space included.
+DEF DIRECT_PAYLOAD = 16384
+DEF DIRECT_PAYLOAD_MAX = 64 * 1024 * 1024
 DEF MASK_POOL_SIZE = 4096
 
 cdef object _EMPTY_ARGS = ()
@@ -134,6 +146,16 @@ cdef class FrameReader:
     cdef utf8_state _utf8
     cdef object _decoder
     cdef bint _finished
+    # A large frame being read straight into its payload (see
+    # DIRECT_PAYLOAD): the payload (None when there is none), how much of
+    # it has arrived, the length of its header (counted as held, like the
+    # payload), the frame's first byte and its masking key.
+    cdef bytes _direct
+    cdef Py_ssize_t _direct_have
+    cdef Py_ssize_t _direct_header
+    cdef unsigned char _direct_b0
+    cdef bint _direct_masked
+    cdef unsigned char _direct_key[4]
 
     def __cinit__(self):
         self._buf = NULL
@@ -155,6 +177,8 @@ cdef class FrameReader:
         utf8_reset(&self._utf8)
         self._decoder = None
         self._finished = False
+        self._direct = None
+        self._direct_have = 0
 
     def __dealloc__(self):
         PyMem_Free(self._buf)
@@ -162,7 +186,10 @@ cdef class FrameReader:
     @property
     def buffered(self):
         """Bytes held: unparsed input plus the fragments of an unfinished message."""
-        return (self._end - self._start) + self._message_size
+        cdef Py_ssize_t direct = 0
+        if self._direct is not None:
+            direct = self._direct_header + self._direct_have
+        return (self._end - self._start) + self._message_size + direct
 
     @property
     def finished(self):
@@ -192,7 +219,13 @@ cdef class FrameReader:
             src = <const unsigned char *>PyBytes_AS_STRING(data)
             size = PyBytes_GET_SIZE(data)
         try:
-            if self._end == self._start:
+            if self._direct is not None:
+                used = self._continue_direct(src, size, events)
+                src += used
+                size -= used
+            if self._direct is not None or self._finished:
+                pass
+            elif self._end == self._start:
                 # Nothing held back: parse the caller's bytes where they are
                 # and keep only an incomplete frame at their end.
                 used = self._parse(src, size, events)
@@ -216,7 +249,52 @@ cdef class FrameReader:
             if self._finished:
                 self._start = self._end = 0
                 self._shrink()
+                self._direct = None
+                self._direct_have = 0
         return events
+
+    cdef Py_ssize_t _start_direct(self, unsigned char b0, unsigned char b1, const unsigned char *frame,
+                                  Py_ssize_t header, unsigned long long length, Py_ssize_t available) except -1:
+        """Begin reading a large frame into its payload; ``available`` bytes of it are here."""
+        self._direct = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>length)
+        self._direct_have = 0
+        self._direct_header = header
+        self._direct_b0 = b0
+        self._direct_masked = bool(b1 & 0x80)
+        if self._direct_masked:
+            memcpy(self._direct_key, frame + header - 4, 4)
+        self._copy_direct(frame + header, available)
+        return 0
+
+    cdef void _copy_direct(self, const unsigned char *src, Py_ssize_t size):
+        cdef unsigned char *dst = <unsigned char *>PyBytes_AS_STRING(self._direct) + self._direct_have
+        if self._direct_masked:
+            if size >= NOGIL_THRESHOLD:
+                with nogil:
+                    aws_mask(src, dst, <size_t>size, self._direct_key, <unsigned int>(self._direct_have & 3))
+            else:
+                aws_mask(src, dst, <size_t>size, self._direct_key, <unsigned int>(self._direct_have & 3))
+        else:
+            memcpy(dst, src, size)
+        self._direct_have += size
+
+    cdef Py_ssize_t _continue_direct(self, const unsigned char *src, Py_ssize_t size, list events) except -1:
+        """Add input to the frame being read directly; returns how much it took."""
+        cdef Py_ssize_t take = PyBytes_GET_SIZE(self._direct) - self._direct_have
+        cdef bytes payload
+        cdef object event
+        if take > size:
+            take = size
+        self._copy_direct(src, take)
+        if self._direct_have == PyBytes_GET_SIZE(self._direct):
+            payload = self._direct
+            self._direct = None
+            self._direct_have = 0
+            # Only data frames get here: control frames are at most 125 bytes.
+            event = self._data_frame(self._direct_b0 & 0x0F, self._direct_b0 & 0x80, payload)
+            if event is not None:
+                events.append(event)
+        return take
 
     cdef int _store(self, const unsigned char *src, Py_ssize_t size) except -1:
         """Append to the unparsed input, compacting before growing."""
@@ -287,7 +365,12 @@ cdef class FrameReader:
                 self._check_length(length)
             if b1 & 0x80:
                 header += 4
-            if n - pos < header or <unsigned long long>(n - pos - header) < length:
+            if n - pos < header:
+                break
+            if <unsigned long long>(n - pos - header) < length:
+                if DIRECT_PAYLOAD <= length <= DIRECT_PAYLOAD_MAX:
+                    self._start_direct(b0, b1, p + pos, header, length, n - pos - header)
+                    pos = n
                 break
             payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>length)
             dst = <unsigned char *>PyBytes_AS_STRING(payload)

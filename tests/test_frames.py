@@ -540,6 +540,49 @@ def test_no_limit(codec: SimpleNamespace) -> None:
     assert reader.buffered == 14 and not reader.finished
 
 
+@pytest.mark.parametrize("masked", [True, False], ids=["masked", "unmasked"])
+def test_large_frames_in_pieces(codec: SimpleNamespace, masked: bool) -> None:
+    """Frames far bigger than a read, cut anywhere, whole or fragmented, text or binary."""
+    key = KEY if masked else None
+    make = server if masked else client
+    big = payload(300_000, 9)
+    prose = ("grüße 𝄞 " * 8000).encode()  # multi-byte code points on every cut
+    wire = (
+        frame(OP_BINARY, big, key=key)
+        + frame(OP_PING, b"p", key=key)
+        + frame(OP_TEXT, prose, key=key)
+        + frame(OP_BINARY, big[:70_000], fin=False, key=key)
+        + frame(OP_CONT, big[70_000:], key=key)
+        + frame(OP_BINARY, b"small", key=key)
+    )
+    expected = [binary(big), Ping(b"p"), text(prose.decode()), binary(big), binary(b"small")]
+    rng = random.Random(11)
+    for step in (1000, 4093, 65536, 262144, len(wire)):
+        assert feed_step(make(codec, max_message_size=None), wire, step) == expected
+    for _ in range(20):
+        reader = make(codec, max_message_size=None)
+        assert feed_cuts(reader, wire, random_cuts(rng, len(wire), 30)) == expected
+        assert reader.buffered == 0
+
+
+def test_large_frame_in_pieces_is_still_checked(codec: SimpleNamespace) -> None:
+    """Invalid UTF-8 at the end of a large text frame, and a close code, as it arrives in pieces."""
+    bad = ("é" * 20000).encode() + b"\xff"
+    wire = frame(OP_TEXT, bad)
+    reader = server(codec, max_message_size=None)
+    assert reader.feed(wire[:5000]) == []
+    assert reader.buffered == 5000
+    with pytest.raises(ProtocolError) as info:
+        reader.feed(wire[5000:])
+    assert info.value.code == 1007
+    assert reader.finished and reader.buffered == 0
+    # One byte over the limit, announced by a large frame's header, is refused before its payload.
+    reader = server(codec, max_message_size=50_000)
+    with pytest.raises(ProtocolError) as info:
+        reader.feed(frame(OP_BINARY, b"", length=50_001))
+    assert info.value.code == 1009
+
+
 def test_negative_limit(codec: SimpleNamespace) -> None:
     with pytest.raises(ValueError):
         server(codec, max_message_size=-1)
