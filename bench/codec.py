@@ -400,7 +400,10 @@ def main() -> None:
     if args.markdown:
         Path(args.markdown).write_text(text)
     if args.json:
-        Path(args.json).write_text(json.dumps({"mask_GBps": mask, "parse_msgs_per_s": parse, "serialize_per_s": serialize}, indent=2))
+        goals = [{"target": d, "measured": m, "required": r} for d, m, r in targets(mask, parse)]
+        Path(args.json).write_text(
+            json.dumps({"mask_GBps": mask, "parse_msgs_per_s": parse, "serialize_per_s": serialize, "targets": goals}, indent=2)
+        )
 
 
 if __name__ == "__main__":

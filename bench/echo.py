@@ -227,7 +227,8 @@ def main() -> None:
     if args.markdown:
         Path(args.markdown).write_text(text)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        goals = [{"target": d, "measured": m, "required": r} for d, m, r in targets(results)]
+        Path(args.json).write_text(json.dumps({"results": results, "targets": goals}, indent=2))
 
 
 if __name__ == "__main__":

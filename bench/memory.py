@@ -153,7 +153,12 @@ def main() -> None:
     if args.markdown:
         Path(args.markdown).write_text(text)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        goals = [
+            {"target": f"{lib}: KiB per idle connection <= 20", "measured": value["per_idle_connection_kib"], "required": 20.0, "at_most": True}
+            for lib, value in results.items()
+            if lib.startswith("ours")
+        ]
+        Path(args.json).write_text(json.dumps({"results": results, "targets": goals}, indent=2))
 
 
 if __name__ == "__main__":

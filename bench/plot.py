@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 def main() -> None:
     source, target = Path(sys.argv[1]), Path(sys.argv[2])
     results = json.loads(source.read_text())
+    results = results.get("results", results)  # older files held the results alone
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, mode in zip(axes, ("pipelined", "latency")):
         cases = [case for case in results if case.startswith(f"{mode}, 1 conn")]

@@ -95,16 +95,46 @@ def _cpu_cell(result: Any) -> str:
     return f"{_number(client)} / {_number(server)}"
 
 
+def _results(data: Any) -> Any:
+    """The results of an echo or memory file (older files held nothing else)."""
+    if isinstance(data, dict) and isinstance(data.get("results"), dict):
+        return data["results"]
+    return data
+
+
 def echo_throughput(data: Any) -> Table:
-    return _grid(_section({"echo": data}, "echo"), "case", _echo_cell)
+    return _grid(_section({"echo": _results(data)}, "echo"), "case", _echo_cell)
 
 
 def echo_cpu(data: Any) -> Table:
-    return _grid(_section({"echo": data}, "echo"), "case", _cpu_cell)
+    return _grid(_section({"echo": _results(data)}, "echo"), "case", _cpu_cell)
+
+
+def targets(data: Any) -> Table:
+    """The goals a benchmark checks: measured against required, and the verdict."""
+    goals = data.get("targets") if isinstance(data, dict) else None
+    if not isinstance(goals, list) or not goals:
+        raise KeyError("targets")
+    body = []
+    for goal in goals:
+        goal = goal if isinstance(goal, dict) else {}
+        measured, required = goal.get("measured"), goal.get("required")
+        at_most = bool(goal.get("at_most"))
+        unit = "" if at_most else "x"
+        if isinstance(measured, (int, float)) and isinstance(required, (int, float)):
+            met = measured <= required if at_most else measured >= required
+            verdict = "met" if met else "missed"
+            shown = f"{measured:.2f}{unit}"
+        else:
+            verdict, shown = MISSING, MISSING
+        bound = "<=" if at_most else ">="
+        wanted = f"{bound} {required:.2f}{unit}" if isinstance(required, (int, float)) else MISSING
+        body.append([str(goal.get("target", MISSING)), shown, wanted, verdict])
+    return ["target", "measured", "required", "verdict"], body
 
 
 def memory(data: Any) -> Table:
-    rows = _section({"memory": data}, "memory")
+    rows = _section({"memory": _results(data)}, "memory")
     header = ["library", "KiB per idle connection", "peak RSS echoing 1 MiB (MiB)"]
     body = [
         [lib, _number(_field(r, "per_idle_connection_kib")), _number(_field(r, "peak_rss_echoing_1mib_kib"), 1024)]
@@ -124,6 +154,9 @@ KINDS: Dict[str, Tuple[Tuple[str, str], Callable[[Any], Table]]] = {
     "echo-throughput": (ECHO, echo_throughput),
     "echo-cpu": (ECHO, echo_cpu),
     "memory": (MEMORY, memory),
+    "codec-targets": (CODEC, targets),
+    "echo-targets": (ECHO, targets),
+    "memory-targets": (MEMORY, targets),
 }
 
 
