@@ -236,14 +236,16 @@ def _accept_one(params: Dict[str, Optional[int]], settings: PerMessageDeflate) -
     offered_server_bits = params.get(_SERVER_WINDOW)
     if offered_server_bits is not None:
         server_bits = min(server_bits, offered_server_bits)
-    if server_bits < MAX_WINDOW_BITS:
+    # An offered server_max_window_bits is accepted by answering it
+    # (RFC 7692 section 7.1.2.1); a limit of our own may be stated anyway.
+    if offered_server_bits is not None or server_bits < MAX_WINDOW_BITS:
         response.append((_SERVER_WINDOW, server_bits))
     client_bits = settings.client_max_window_bits
     if _CLIENT_WINDOW in params:
         offered_client_bits = params[_CLIENT_WINDOW]
         if offered_client_bits is not None:
             client_bits = min(client_bits, offered_client_bits)
-        if client_bits < MAX_WINDOW_BITS:
+        if offered_client_bits is not None or client_bits < MAX_WINDOW_BITS:
             response.append((_CLIENT_WINDOW, client_bits))
     elif client_bits < MAX_WINDOW_BITS:
         # A client that did not offer client_max_window_bits may use a
