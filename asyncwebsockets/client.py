@@ -67,7 +67,7 @@ async def create_websocket(
     the connection with 1009.  ``reassemble=False`` yields data frame by
     frame (``message_finished`` marks the last) instead of whole messages.
     ``compression="deflate"`` (or a
-    :class:`~asyncwebsockets.permessage_deflate.PerMessageDeflate`) offers
+    :class:`~asyncwebsockets.PerMessageDeflate`) offers
     permessage-deflate; the default, None, offers nothing.
     """
     uri = parse_uri(url)

@@ -90,7 +90,7 @@ async def create_websocket_server(
     :class:`HandshakeRejected`.  Both are ``ConnectionError``.
 
     ``compression="deflate"`` (or a
-    :class:`~asyncwebsockets.permessage_deflate.PerMessageDeflate`) accepts a
+    :class:`~asyncwebsockets.PerMessageDeflate`) accepts a
     client's permessage-deflate offer; the default, None, declines it.
     """
     connection = Connection(
