@@ -53,11 +53,10 @@ from .permessage_deflate import (
     PerMessageDeflate,
     accept_offers,
     build_offer,
-    check_compression,
     parse_response,
 )
 
-__all__ = ["Connection", "ConnectionState", "ConnectionType", "Headers", "check_compression"]
+__all__ = ["Connection", "ConnectionState", "ConnectionType", "Headers"]
 
 Headers = Sequence[Tuple[Union[bytes, str], Union[bytes, str]]]
 
