@@ -18,6 +18,7 @@ from .exceptions import (
     ProtocolError,
     WebSocketError,
 )
+from .permessage_deflate import PerMessageDeflate
 from .server import (
     Reject,
     WebSocketServer,
@@ -43,6 +44,7 @@ __all__ = [
     "serve_listener",
     "WebSocketServer",
     "Reject",
+    "PerMessageDeflate",
     "WebSocketError",
     "InvalidURI",
     "HandshakeError",

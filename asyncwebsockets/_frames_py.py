@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import codecs
 import os
-from typing import List, Optional, Union
+from typing import TYPE_CHECKING, List, Optional, Union
 
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
 
 from ._mask_py import apply_mask
 from ._utf8_py import Utf8Validator
 from .exceptions import ProtocolError
+
+if TYPE_CHECKING:
+    from .deflate import MessageInflater
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -83,6 +86,11 @@ class FrameReader:
     memory one connection can make us hold.  Without reassembly it applies
     to each frame.
 
+    With an ``inflater`` (permessage-deflate was negotiated), a data frame
+    with RSV1 set starts a compressed message, whose frames are decompressed
+    before anything else looks at them; ``max_message_size`` then bounds the
+    decompressed size.
+
     After a close frame or a protocol error the reader is finished: further
     input is ignored, as RFC 6455 section 5.5.1 says nothing may follow.
     """
@@ -99,6 +107,8 @@ class FrameReader:
         "_validator",
         "_decoder",
         "_finished",
+        "_inflater",
+        "_compressed",
     )
 
     def __init__(
@@ -108,6 +118,7 @@ class FrameReader:
         max_message_size: Optional[int] = 1 << 20,
         reassemble: bool = True,
         allowed_rsv: int = 0,
+        inflater: Optional[MessageInflater] = None,
     ) -> None:
         if max_message_size is not None and max_message_size < 0:
             raise ValueError("max_message_size must be >= 0 or None")
@@ -116,6 +127,8 @@ class FrameReader:
         self._max_size = max_message_size
         self._reassemble = reassemble
         self._allowed_rsv = allowed_rsv & (RSV1 | RSV2 | RSV3)
+        if inflater is not None:
+            self._allowed_rsv |= RSV1
         # The message being reassembled: its opcode (0 when none), its
         # fragments so far, joined as they come (a list of a million tiny
         # fragments would cost far more memory than their bytes), and their
@@ -126,6 +139,10 @@ class FrameReader:
         self._validator = Utf8Validator()
         self._decoder: Optional[codecs.IncrementalDecoder] = None
         self._finished = False
+        self._inflater = inflater
+        # Whether the message being received is compressed (RFC 7692
+        # section 6: only its first frame carries RSV1).
+        self._compressed = False
 
     @property
     def buffered(self) -> int:
@@ -171,7 +188,7 @@ class FrameReader:
                         length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
                         header = 10
                 if opcode < OP_CLOSE:
-                    self._check_length(length)
+                    self._check_length(length, b0)
                 if b1 & 0x80:
                     header += 4
                 if end - pos < header + length:
@@ -183,7 +200,10 @@ class FrameReader:
                 else:
                     payload = bytes(buf[start:pos])
                 if opcode < OP_CLOSE:
-                    event = self._data_frame(opcode, b0 & 0x80, payload)
+                    if b0 & 0x40 or self._compressed:
+                        event = self._inflated_frame(opcode, b0 & 0x80, payload)
+                    else:
+                        event = self._data_frame(opcode, b0 & 0x80, payload)
                     if event is not None:
                         events.append(event)
                 else:
@@ -236,14 +256,28 @@ class FrameReader:
         elif self._message_opcode:
             raise ProtocolError(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented message")
 
-    def _check_length(self, length: int) -> None:
+    def _check_length(self, length: int, b0: int) -> None:
         """Refuse a data frame by its announced length, before buffering its payload."""
         if length >> 63:
             raise ProtocolError(CLOSE_PROTOCOL_ERROR, "frame length has its top bit set")
         if self._max_size is not None:
             size = length + self._message_size if self._reassemble else length
-            if size > self._max_size:
+            if size > self._max_size and not self._compressed_frame_fits(length, b0):
                 raise ProtocolError(CLOSE_TOO_BIG, f"message exceeds {self._max_size} bytes")
+
+    def _compressed_frame_fits(self, length: int, b0: int) -> bool:
+        """Whether a compressed frame may be buffered although the plain rule refuses it.
+
+        A compressed frame's size says nothing about its message's: the
+        frame is bounded alone, and the decompressed message as it is
+        decompressed.  The margin is deflate's framing of incompressible
+        data (5 bytes per stored block of at most 64 KiB, and the flush).
+        """
+        assert self._max_size is not None
+        if self._inflater is None:
+            return False
+        compressed = b0 & RSV1 if b0 & 0x0F else self._compressed
+        return bool(compressed) and length <= self._max_size + (self._max_size >> 12) + 64
 
     def _data_frame(self, opcode: int, fin: int, payload: bytes) -> Optional[Event]:
         if not self._reassemble:
@@ -274,6 +308,24 @@ class FrameReader:
             # Already validated fragment by fragment.
             return _text(data.decode("utf-8"))
         return _bytes(data)
+
+    def _inflated_frame(self, opcode: int, fin: int, payload: bytes) -> Optional[Event]:
+        """A frame of a compressed message: decompressed, then handled like any other."""
+        if self._inflater is None:
+            # RSV1 was allowed for an extension of the caller's: its
+            # payload is passed on as it is.
+            return self._data_frame(opcode, fin, payload)
+        if opcode:
+            self._compressed = True
+        if fin:
+            self._compressed = False
+        if self._max_size is None:
+            limit = -1
+        elif self._reassemble:
+            limit = self._max_size - self._message_size
+        else:
+            limit = self._max_size
+        return self._data_frame(opcode, fin, self._inflater.inflate(payload, bool(fin), limit))
 
     def _stream_frame(self, opcode: int, fin: int, payload: bytes) -> Event:
         """One data frame, delivered without waiting for the rest of its message."""

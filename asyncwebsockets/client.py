@@ -9,7 +9,8 @@ from typing import Any, AsyncIterator, List, Optional, Sequence, Tuple, Union
 import anyio
 
 from . import asyncio_transport
-from .connection import Connection, ConnectionType, Headers, check_compression
+from .connection import Connection, ConnectionType, Headers
+from .permessage_deflate import Compression, PerMessageDeflate, check_compression
 from .exceptions import HandshakeError, HandshakeTimeout
 from .transport import TRANSPORT_ERRORS, as_transport
 from .uri import parse_uri
@@ -50,7 +51,7 @@ async def create_websocket(
     ping_timeout: Optional[float] = 20.0,
     max_message_size: Optional[int] = 1 << 20,
     reassemble: bool = True,
-    compression: Optional[str] = None,
+    compression: Compression = None,
 ) -> Websocket:
     """Connect to ``url`` (``ws://`` or ``wss://``); you close the result.
 
@@ -65,9 +66,12 @@ async def create_websocket(
     ``ping_timeout`` more.  Messages over ``max_message_size`` bytes close
     the connection with 1009.  ``reassemble=False`` yields data frame by
     frame (``message_finished`` marks the last) instead of whole messages.
+    ``compression="deflate"`` (or a
+    :class:`~asyncwebsockets.PerMessageDeflate`) offers
+    permessage-deflate; the default, None, offers nothing.
     """
     uri = parse_uri(url)
-    check_compression(compression)
+    settings = check_compression(compression)
     context: Optional[_ssl.SSLContext] = None
     if uri.secure:
         if isinstance(ssl, _ssl.SSLContext):
@@ -118,6 +122,7 @@ async def create_websocket(
         ping_timeout=ping_timeout,
         max_message_size=max_message_size,
         reassemble=reassemble,
+        compression=settings,
     )
 
 
@@ -155,7 +160,7 @@ async def create_websocket_client(
     ping_timeout: Optional[float] = 20.0,
     max_message_size: Optional[int] = 1 << 20,
     reassemble: bool = True,
-    compression: Optional[str] = None,
+    compression: Compression = None,
 ) -> Websocket:
     """Run the client handshake over ``sock``, a stream you connected; you close the result.
 
@@ -165,7 +170,7 @@ async def create_websocket_client(
     (path and query).  The other arguments are those of
     :func:`create_websocket`.
     """
-    check_compression(compression)
+    settings = check_compression(compression)
     if not path.startswith("/"):
         path = "/" + path
     return await _start_client(
@@ -180,6 +185,7 @@ async def create_websocket_client(
         ping_timeout=ping_timeout,
         max_message_size=max_message_size,
         reassemble=reassemble,
+        compression=settings,
     )
 
 
@@ -207,8 +213,11 @@ async def _start_client(
     ping_timeout: Optional[float],
     max_message_size: Optional[int],
     reassemble: bool,
+    compression: Optional[PerMessageDeflate],
 ) -> Websocket:
-    connection = Connection(ConnectionType.CLIENT, max_message_size=max_message_size, reassemble=reassemble)
+    connection = Connection(
+        ConnectionType.CLIENT, max_message_size=max_message_size, reassemble=reassemble, compression=compression
+    )
     ws = Websocket(
         as_transport(stream),
         connection,

@@ -20,6 +20,7 @@ from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from wsproto import ConnectionType
 from wsproto.connection import ConnectionState
+from wsproto.extensions import Extension
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -36,7 +37,8 @@ from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from . import _speedups
-from ._frames_py import FrameReader
+from ._frames_py import RSV1, FrameReader
+from .deflate import MessageDeflater, MessageInflater, codecs_for
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -44,6 +46,14 @@ from .exceptions import (
     HandshakeError,
     HandshakeRejected,
     ProtocolError,
+)
+from .permessage_deflate import (
+    EXTENSION_NAME,
+    NegotiationError,
+    PerMessageDeflate,
+    accept_offers,
+    build_offer,
+    parse_response,
 )
 
 __all__ = ["Connection", "ConnectionState", "ConnectionType", "Headers"]
@@ -65,10 +75,27 @@ CLOSE_NO_STATUS = 1005
 MAX_REJECT_BODY = 64 * 1024
 
 
-def check_compression(compression: Optional[str]) -> None:
-    """Refuse compression settings we cannot honour (permessage-deflate is not negotiated yet)."""
-    if compression is not None:
-        raise ValueError(f"unsupported compression {compression!r}; use None")
+class _DeflateOffer(Extension):
+    """Our permessage-deflate offer, as wsproto's client handshake wants extensions.
+
+    wsproto refuses a response that accepts an extension the request did
+    not carry as an :class:`~wsproto.extensions.Extension`; this one only
+    writes the offer and keeps what the server answered, which the
+    connection then checks (:func:`~.permessage_deflate.parse_response`).
+    """
+
+    name = EXTENSION_NAME
+
+    def __init__(self, settings: PerMessageDeflate) -> None:
+        self.settings = settings
+        self.responses: List[str] = []
+
+    def offer(self) -> str:
+        # wsproto writes the name itself, then "; " and what we return.
+        return build_offer(self.settings).partition("; ")[2]
+
+    def finalize(self, offer: str) -> None:
+        self.responses.append(offer)
 
 
 class _HandshakeDone:
@@ -153,6 +180,7 @@ class Connection:
         *,
         max_message_size: Optional[int] = 1 << 20,
         reassemble: bool = True,
+        compression: Optional[PerMessageDeflate] = None,
     ) -> None:
         self.client = connection_type is ConnectionType.CLIENT
         self.state = ConnectionState.CONNECTING
@@ -187,6 +215,13 @@ class Connection:
         self._pending_failure: Optional[ProtocolError] = None
         # A server's received request up to its first line (None once checked).
         self._request_head: Optional[bytes] = b""
+        # permessage-deflate: what we offer or accept, then what was agreed.
+        self._compression_settings = compression
+        self._deflate_offer: Optional[_DeflateOffer] = None
+        #: The permessage-deflate parameters agreed on, or None (uncompressed).
+        self.compression: Optional[PerMessageDeflate] = None
+        self._deflater: Optional[MessageDeflater] = None
+        self._inflater: Optional[MessageInflater] = None
 
     # -- the opening handshake ---------------------------------------------
 
@@ -201,10 +236,15 @@ class Connection:
         """Client: the HTTP upgrade request to send."""
         if not self.client:
             raise RuntimeError("only a client initiates the handshake")
+        extensions: List[Extension] = []
+        if self._compression_settings is not None:
+            self._deflate_offer = _DeflateOffer(self._compression_settings)
+            extensions.append(self._deflate_offer)
         self.request = Request(
             host=host,
             target=target,
             subprotocols=list(subprotocols),
+            extensions=extensions,
             extra_headers=_header_bytes(extra_headers),
         )
         return self._handshake.send(self.request)
@@ -214,10 +254,19 @@ class Connection:
         if self.client or self.state is not ConnectionState.CONNECTING or self.request is None:
             raise RuntimeError("accept() needs a received, unanswered request")
         headers = _header_bytes(extra_headers)
+        agreed = None
+        if self._compression_settings is not None:
+            accepted = accept_offers(
+                [offer for offer in self.request.extensions if isinstance(offer, str)], self._compression_settings
+            )
+            if accepted is not None:
+                response, agreed = accepted
+                headers.append((b"Sec-WebSocket-Extensions", response.encode("ascii")))
         try:
             data = self._handshake.send(AcceptConnection(subprotocol=subprotocol, extra_headers=headers))
         except LocalProtocolError as exc:
             raise ValueError(str(exc)) from None
+        self._agree(agreed)
         self.subprotocol = subprotocol
         self.response_headers = headers
         # Frames the client sent right behind its request wait in h11.
@@ -247,6 +296,21 @@ class Connection:
         self.state = ConnectionState.CLOSED
         return data
 
+    def _agree(self, agreed: Optional[PerMessageDeflate]) -> None:
+        """Take the compression the handshake agreed on (None: none)."""
+        self.compression = agreed
+        if agreed is not None:
+            self._deflater, self._inflater = codecs_for(agreed, self.client)
+
+    def _client_compression(self) -> Optional[PerMessageDeflate]:
+        """What the server's response agreed to; HandshakeError if it accepted what we never offered."""
+        offer = self._deflate_offer
+        if offer is None or not offer.responses:
+            return None
+        if len(offer.responses) > 1:
+            raise NegotiationError("permessage-deflate accepted more than once")
+        return parse_response(offer.responses[0], offer.settings)
+
     def _open(self) -> bytes:
         """Switch from HTTP to frames; returns the bytes h11 read past the handshake."""
         self.state = ConnectionState.OPEN
@@ -254,6 +318,7 @@ class Connection:
             expect_masked=not self.client,
             max_message_size=self._max_message_size,
             reassemble=self._reassemble,
+            inflater=self._inflater,
         )
         assert isinstance(self._handshake, H11Handshake)
         trailing = bytes(self._handshake._h11_connection.trailing_data[0])
@@ -281,6 +346,13 @@ class Connection:
                 status = 426
                 extra += [(b"Upgrade", b"websocket"), (b"Sec-WebSocket-Version", b"13")]
             self._refuse(status, str(exc), extra)
+        except UnicodeError:
+            # wsproto decodes some headers (extensions, subprotocols, the
+            # host) and lets a decoding error escape.
+            self.state = ConnectionState.CLOSED
+            if self.client:
+                raise HandshakeError("invalid handshake response: a header is not ASCII") from None
+            self._refuse(400, "a WebSocket header is not ASCII")
         out: List[Event] = []
         for event in events:
             if isinstance(event, Request):
@@ -290,6 +362,11 @@ class Connection:
                 self.request = event
                 out.append(event)
             elif isinstance(event, AcceptConnection):
+                try:
+                    self._agree(self._client_compression())
+                except NegotiationError as exc:
+                    self.state = ConnectionState.CLOSED
+                    raise HandshakeError(f"invalid handshake response: {exc}") from None
                 self.subprotocol = event.subprotocol
                 self.response_headers = list(event.extra_headers)
                 trailing = self._open()
@@ -479,6 +556,10 @@ class Connection:
             if sending != opcode:
                 raise TypeError("all fragments of a message must be of the same type")
             opcode = OP_CONTINUATION
+        elif final and self._deflater is not None:
+            # Whole messages are compressed; a message sent in fragments
+            # goes uncompressed, which RFC 7692 leaves to the sender.
+            return self._writer.frame(opcode, self._deflater.compress(payload), True, RSV1)
         self._sending = None if final else (opcode or sending)
         return self._writer.frame(opcode, payload, final)
 

@@ -15,7 +15,8 @@ from anyio.streams.tls import TLSListener
 from wsproto.events import AcceptConnection, RejectConnection, Request
 
 from . import asyncio_transport
-from .connection import Connection, ConnectionType, Headers, check_compression
+from .connection import Connection, ConnectionType, Headers
+from .permessage_deflate import Compression, check_compression
 from .exceptions import ConnectionClosed, HandshakeError, HandshakeRejected
 from .transport import TRANSPORT_ERRORS, as_transport
 from .websocket import Websocket
@@ -68,7 +69,7 @@ async def create_websocket_server(
     ping_timeout: Optional[float] = 20.0,
     max_message_size: Optional[int] = 1 << 20,
     reassemble: bool = True,
-    compression: Optional[str] = None,
+    compression: Compression = None,
 ) -> Websocket:
     """Run the server handshake over ``sock``, an accepted stream; you close the result.
 
@@ -87,9 +88,17 @@ async def create_websocket_server(
     than GET, 426 for plain HTTP or a wrong ``Sec-WebSocket-Version``) and
     raises :class:`HandshakeError`; a refused one raises
     :class:`HandshakeRejected`.  Both are ``ConnectionError``.
+
+    ``compression="deflate"`` (or a
+    :class:`~asyncwebsockets.PerMessageDeflate`) accepts a
+    client's permessage-deflate offer; the default, None, declines it.
     """
-    check_compression(compression)
-    connection = Connection(ConnectionType.SERVER, max_message_size=max_message_size, reassemble=reassemble)
+    connection = Connection(
+        ConnectionType.SERVER,
+        max_message_size=max_message_size,
+        reassemble=reassemble,
+        compression=check_compression(compression),
+    )
     ws = Websocket(
         as_transport(sock),
         connection,

@@ -29,6 +29,7 @@ from wsproto.events import (
 
 from .connection import Connection, ConnectionState, Headers
 from .exceptions import ConnectionClosed, ConnectionClosedError, HandshakeError, HandshakeTimeout
+from .permessage_deflate import PerMessageDeflate
 from .transport import TRANSPORT_ERRORS, Transport
 
 __all__ = ["Websocket"]
@@ -127,6 +128,11 @@ class Websocket:
     def subprotocol(self) -> Optional[str]:
         """The subprotocol the handshake agreed on, or None."""
         return self._conn.subprotocol
+
+    @property
+    def compression(self) -> Optional[PerMessageDeflate]:
+        """The permessage-deflate parameters the handshake agreed on, or None (uncompressed)."""
+        return self._conn.compression
 
     @property
     def request(self) -> Optional[Request]:

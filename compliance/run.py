@@ -116,7 +116,9 @@ def run_combination(mode: str, backend: str, impl: str, cases: List[str], exclud
                 "exclude-agent-cases": {},
             }
             spec_file.write_text(json.dumps(spec, indent=2))
-            fuzzer = subprocess.Popen([str(wstest), "-m", "fuzzingserver", "-s", str(spec_file)], cwd=HERE)
+            # --webport 0: no embedded web server, whose fixed port 8080 would
+            # collide with another run (or anything else) on this machine.
+            fuzzer = subprocess.Popen([str(wstest), "-m", "fuzzingserver", "-s", str(spec_file), "--webport", "0"], cwd=HERE)
             procs.append(fuzzer)
             wait_for_port(port, fuzzer)
             subprocess.run(

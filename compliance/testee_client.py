@@ -22,7 +22,8 @@ MAX_MESSAGE = 32 << 20
 
 async def run_case(url: str) -> None:
     try:
-        async with open_websocket(url, max_message_size=MAX_MESSAGE, ping_interval=None) as ws:
+        # Sections 12 and 13 test permessage-deflate; the others ignore the offer.
+        async with open_websocket(url, max_message_size=MAX_MESSAGE, ping_interval=None, compression="deflate") as ws:
             async for message in ws:
                 await ws.send(message.data)
     except ConnectionError:

@@ -31,7 +31,13 @@ async def main(port: int) -> None:
     async with anyio.create_task_group() as tg:
         await tg.start(
             lambda task_status: serve(
-                echo, "127.0.0.1", port, max_message_size=MAX_MESSAGE, ping_interval=None, task_status=task_status
+                echo,
+                "127.0.0.1",
+                port,
+                max_message_size=MAX_MESSAGE,
+                ping_interval=None,
+                compression="deflate",  # sections 12 and 13 test permessage-deflate
+                task_status=task_status,
             )
         )
         print(f"testee server on {port}, speedups={asyncwebsockets.SPEEDUPS}", flush=True)

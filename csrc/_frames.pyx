@@ -66,6 +66,7 @@ DEF C_OP_CLOSE = 0x8
 DEF C_OP_PING = 0x9
 DEF C_OP_PONG = 0xA
 DEF C_RSV_ALL = 0x70
+DEF C_RSV1 = 0x40
 DEF C_MAX_CONTROL = 125
 # Masking bigger payloads than this releases the GIL.
 DEF NOGIL_THRESHOLD = 65536
@@ -125,6 +126,11 @@ cdef class FrameReader:
     memory one connection can make us hold.  Without reassembly it applies
     to each frame.
 
+    With an ``inflater`` (permessage-deflate was negotiated), a data frame
+    with RSV1 set starts a compressed message, whose frames are decompressed
+    before anything else looks at them; ``max_message_size`` then bounds the
+    decompressed size.
+
     After a close frame or a protocol error the reader is finished: further
     input is ignored, as RFC 6455 section 5.5.1 says nothing may follow.
     """
@@ -156,6 +162,10 @@ cdef class FrameReader:
     cdef unsigned char _direct_b0
     cdef bint _direct_masked
     cdef unsigned char _direct_key[4]
+    cdef object _inflater
+    # Whether the message being received is compressed (RFC 7692
+    # section 6: only its first frame carries RSV1).
+    cdef bint _compressed
 
     def __cinit__(self):
         self._buf = NULL
@@ -164,13 +174,15 @@ cdef class FrameReader:
         self._capacity = 0
 
     def __init__(self, *, bint expect_masked, max_message_size=1 << 20,
-                 bint reassemble=True, int allowed_rsv=0):
+                 bint reassemble=True, int allowed_rsv=0, inflater=None):
         if max_message_size is not None and max_message_size < 0:
             raise ValueError("max_message_size must be >= 0 or None")
         self._expect_masked = expect_masked
         self._max_size = -1 if max_message_size is None else min(max_message_size, (1 << 62))
         self._reassemble = reassemble
         self._allowed_rsv = allowed_rsv & C_RSV_ALL
+        if inflater is not None:
+            self._allowed_rsv |= C_RSV1
         self._message_opcode = 0
         self._message = bytearray()
         self._message_size = 0
@@ -179,6 +191,8 @@ cdef class FrameReader:
         self._finished = False
         self._direct = None
         self._direct_have = 0
+        self._inflater = inflater
+        self._compressed = False
 
     def __dealloc__(self):
         PyMem_Free(self._buf)
@@ -291,7 +305,7 @@ cdef class FrameReader:
             self._direct = None
             self._direct_have = 0
             # Only data frames get here: control frames are at most 125 bytes.
-            event = self._data_frame(self._direct_b0 & 0x0F, self._direct_b0 & 0x80, payload)
+            event = self._frame_event(self._direct_b0, payload)
             if event is not None:
                 events.append(event)
         return take
@@ -362,7 +376,7 @@ cdef class FrameReader:
                         length = (length << 8) | p[pos + 2 + i]
                     header = 10
             if opcode < C_OP_CLOSE:
-                self._check_length(length)
+                self._check_length(length, b0)
             if b1 & 0x80:
                 header += 4
             if n - pos < header:
@@ -385,7 +399,7 @@ cdef class FrameReader:
                 memcpy(dst, p + pos + header, <size_t>length)
             pos += header + <Py_ssize_t>length
             if opcode < C_OP_CLOSE:
-                event = self._data_frame(opcode, b0 & 0x80, payload)
+                event = self._frame_event(b0, payload)
                 if event is not None:
                     events.append(event)
             else:
@@ -428,16 +442,29 @@ cdef class FrameReader:
             raise ProtocolError(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented message")
         return 0
 
-    cdef int _check_length(self, unsigned long long length) except -1:
+    cdef int _check_length(self, unsigned long long length, unsigned char b0) except -1:
         """Refuse a data frame by its announced length, before buffering its payload."""
         cdef unsigned long long size
         if length >> 63:
             raise ProtocolError(CLOSE_PROTOCOL_ERROR, "frame length has its top bit set")
         if self._max_size >= 0:
             size = length + <unsigned long long>self._message_size if self._reassemble else length
-            if size > <unsigned long long>self._max_size:
+            if size > <unsigned long long>self._max_size and not self._compressed_frame_fits(length, b0):
                 raise ProtocolError(CLOSE_TOO_BIG, f"message exceeds {self._max_size} bytes")
         return 0
+
+    cdef bint _compressed_frame_fits(self, unsigned long long length, unsigned char b0):
+        """Whether a compressed frame may be buffered although the plain rule refuses it.
+
+        A compressed frame's size says nothing about its message's: the
+        frame is bounded alone, and the decompressed message as it is
+        decompressed.  The margin is deflate's framing of incompressible
+        data (5 bytes per stored block of at most 64 KiB, and the flush).
+        """
+        cdef bint compressed = (b0 & C_RSV1) != 0 if b0 & 0x0F else self._compressed
+        if self._inflater is None:
+            return False
+        return compressed and length <= <unsigned long long>(self._max_size + (self._max_size >> 12) + 64)
 
     cdef object _data_frame(self, int opcode, int fin, bytes payload):
         cdef Py_ssize_t size
@@ -480,6 +507,31 @@ cdef class FrameReader:
             return _message(_TextMessage, PyUnicode_DecodeUTF8(
                 PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), NULL))
         return _message(_BytesMessage, data)
+
+    cdef inline object _frame_event(self, unsigned char b0, bytes payload):
+        """The event a complete data frame makes, if it completes one."""
+        if b0 & C_RSV1 or self._compressed:
+            return self._inflated_frame(b0 & 0x0F, b0 & 0x80, payload)
+        return self._data_frame(b0 & 0x0F, b0 & 0x80, payload)
+
+    cdef object _inflated_frame(self, int opcode, int fin, bytes payload):
+        """A frame of a compressed message: decompressed, then handled like any other."""
+        if self._inflater is None:
+            # RSV1 was allowed for an extension of the caller's: its
+            # payload is passed on as it is.
+            return self._data_frame(opcode, fin, payload)
+        cdef long long limit
+        if opcode:
+            self._compressed = True
+        if fin:
+            self._compressed = False
+        if self._max_size < 0:
+            limit = -1
+        elif self._reassemble:
+            limit = self._max_size - self._message_size
+        else:
+            limit = self._max_size
+        return self._data_frame(opcode, fin, self._inflater.inflate(payload, bool(fin), limit))
 
     cdef object _stream_frame(self, int opcode, int fin, bytes payload):
         """One data frame, delivered without waiting for the rest of its message."""

@@ -7,7 +7,8 @@
 Each input is split into chunks at positions taken from the input itself
 and fed to both codec implementations. Anything but our ProtocolError is a
 crash; so is any difference between the compiled and Python readers, and
-any buffered byte count beyond the configured limit.
+any buffered byte count beyond the configured limit.  Some inputs are read
+with permessage-deflate on, so that compressed frames (RSV1) are inflated.
 """
 
 from __future__ import annotations
@@ -22,14 +23,18 @@ import atheris  # noqa: E402
 
 with atheris.instrument_imports():
     from asyncwebsockets import _speedups
+    from asyncwebsockets.deflate import MessageInflater
     from asyncwebsockets.exceptions import ProtocolError
 
 IMPLEMENTATIONS = [m for m in (_speedups.COMPILED, _speedups.PURE) if m is not None]
 LIMIT = 4096
 
 
-def run(modules: Any, data: bytes, cuts: List[int], masked: bool, reassemble: bool) -> Tuple[Any, ...]:
-    reader = modules["frames"].FrameReader(expect_masked=masked, max_message_size=LIMIT, reassemble=reassemble)
+def run(modules: Any, data: bytes, cuts: List[int], masked: bool, reassemble: bool, inflate: bool) -> Tuple[Any, ...]:
+    inflater = MessageInflater() if inflate else None
+    reader = modules["frames"].FrameReader(
+        expect_masked=masked, max_message_size=LIMIT, reassemble=reassemble, inflater=inflater
+    )
     events: List[Any] = []
     error = None
     pos = 0
@@ -49,9 +54,10 @@ def test_one_input(raw: bytes) -> None:
     provider = atheris.FuzzedDataProvider(raw)
     masked = provider.ConsumeBool()
     reassemble = provider.ConsumeBool()
+    inflate = provider.ConsumeBool()
     cuts = sorted(provider.ConsumeIntInRange(0, 256) for _ in range(provider.ConsumeIntInRange(0, 8)))
     data = provider.ConsumeBytes(provider.remaining_bytes())
-    results = [run(modules, data, cuts, masked, reassemble) for modules in IMPLEMENTATIONS]
+    results = [run(modules, data, cuts, masked, reassemble, inflate) for modules in IMPLEMENTATIONS]
     assert all(result == results[0] for result in results), results
 
 

@@ -1,7 +1,8 @@
 """The Autobahn|Testsuite's quick sections (1-7, 10) against our server and client.
 
 The full suite, all eight combinations, is ``python compliance/run.py --all``
-(a few minutes); results are in docs/topics/conformance.rst.
+(over an hour, most of it in the compression sections 12 and 13); results are
+in docs/topics/conformance.rst.
 """
 
 from __future__ import annotations
@@ -42,3 +43,19 @@ def test_autobahn_quick(mode: str, backend: str, impl: str) -> None:
     summary = [line for line in result.stdout.splitlines() if line.startswith("| all |")][0]
     failed = int(summary.strip("|").split("|")[-1])
     assert failed == 0, summary
+
+
+def test_autobahn_compression_sample() -> None:
+    """A sample of sections 12 and 13 (permessage-deflate): each window size and offer shape once."""
+    cases = "12.1.1,12.2.3,12.5.1,13.1.1,13.2.1,13.3.1,13.4.1,13.5.1,13.6.1,13.7.1"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "compliance" / "run.py"), "--cases", cases, "--mode", "server", "--backend",
+         "asyncio", "--impl", "compiled", "--python27", _python27(), "--timeout", "600"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    summary = [line for line in result.stdout.splitlines() if line.startswith("| all |")][0]
+    ok, non_strict, informational, unimplemented, failed = (int(n) for n in summary.strip("|").split("|")[1:])
+    assert (ok, unimplemented, failed) == (len(cases.split(",")), 0, 0), summary

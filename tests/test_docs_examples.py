@@ -70,6 +70,15 @@ CASES: Dict[str, Case] = {
     "tls.py": Case(
         ["default context: SSLCertVerificationError", "own context: hello over TLS"], needs=("trustme",)
     ),
+    "compression.py": Case(
+        [
+            "windows: 15 15",
+            "echoed 23000 characters",
+            "windows: 10 10",
+            "server keeps no context: True",
+            "without the option: None",
+        ]
+    ),
     "fragments.py": Case(
         [
             "server: frame of 1000 bytes, message_finished=False",
