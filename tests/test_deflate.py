@@ -12,13 +12,14 @@ import zlib
 from types import SimpleNamespace
 from typing import Any, List, Optional, Tuple
 
+import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wsproto.connection import ConnectionType
 from wsproto.events import BytesMessage, TextMessage
 
-from asyncwebsockets import PerMessageDeflate, _speedups
+from asyncwebsockets import PerMessageDeflate, Websocket, _speedups, open_websocket, serve
 from asyncwebsockets.connection import Connection
 from asyncwebsockets.deflate import MessageDeflater, MessageInflater, codecs_for
 from asyncwebsockets.exceptions import ProtocolError
@@ -467,3 +468,40 @@ def test_implementations_agree(
     if error is None:
         # Corrupt deflate data never goes unnoticed.
         assert not any(compressed and garbage for _, _, compressed, _, garbage in items)
+
+
+# -- over the network ------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_concurrent_senders_keep_the_compressed_stream_in_order(codec: SimpleNamespace) -> None:
+    """With context takeover each message depends on the previous ones: frames must go out in compression order."""
+    received: List[Any] = []
+    done = anyio.Event()
+
+    async def collect(ws: Websocket) -> None:
+        async for message in ws:
+            received.append(message.data)
+            if len(received) == 4 * 200:
+                done.set()
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            server = await tg.start(
+                lambda task_status: serve(collect, "127.0.0.1", 0, compression="deflate", task_status=task_status)
+            )
+            async with open_websocket(f"ws://127.0.0.1:{server.port}/", compression="deflate") as ws:
+                assert ws.compression is not None
+
+                async def sender(name: str) -> None:
+                    for i in range(200):
+                        await ws.send(f"{name} {i} " + "lorem ipsum " * (i % 50))
+
+                async with anyio.create_task_group() as senders:
+                    for name in "abcd":
+                        senders.start_soon(sender, name)
+                await done.wait()
+            tg.cancel_scope.cancel()
+    for name in "abcd":
+        mine = [text for text in received if text.startswith(name + " ")]
+        assert mine == [f"{name} {i} " + "lorem ipsum " * (i % 50) for i in range(200)]
