@@ -45,20 +45,36 @@ async def _drive_asyncio(connect: Callable[[], Any], send: Any, recv: Any, close
             counts[i] += 1
 
     async def pipelined(i: int) -> None:
+        # The receiver only waits for replies to messages already counted
+        # as sent; with nothing in flight it waits for the sender instead,
+        # which may yet decide that time is up and send nothing more.
         ws = connections[i]
         window = asyncio.Semaphore(WINDOW)
-        done = asyncio.Event()
+        wake = asyncio.Event()
+        in_flight = 0
+        done = False
 
         async def sender() -> None:
+            nonlocal in_flight, done
             while time.perf_counter() < stop_at:
                 await window.acquire()
+                in_flight += 1
+                wake.set()
                 await send(ws, payload)
-            done.set()
+            done = True
+            wake.set()
 
         task = asyncio.ensure_future(sender())
-        while not (done.is_set() and window._value == WINDOW):  # noqa: SLF001 - all replies in
+        while True:
+            if not in_flight:
+                if done:
+                    break
+                wake.clear()
+                await wake.wait()
+                continue
             await recv(ws)
             counts[i] += 1
+            in_flight -= 1
             window.release()
         await task
 
@@ -116,10 +132,13 @@ def client_ours(url: str, size: int, mode: str, seconds: float, conns: int, back
                 counts[i] += 1
 
         async def pipelined(i: int) -> None:
+            # As in _drive_asyncio: receive only replies to messages counted
+            # as sent, else wait for the sender (who may send no more).
             ws = connections[i]
             in_flight = 0
             sending = True
             can_send = anyio.Event()
+            sent = anyio.Event()
 
             async def sender() -> None:
                 nonlocal in_flight, sending, can_send
@@ -128,12 +147,18 @@ def client_ours(url: str, size: int, mode: str, seconds: float, conns: int, back
                         can_send = anyio.Event()
                         await can_send.wait()
                     in_flight += 1
+                    sent.set()
                     await ws.send(payload)
                 sending = False
+                sent.set()
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(sender)
                 while sending or in_flight:
+                    if not in_flight:
+                        sent = anyio.Event()
+                        await sent.wait()
+                        continue
                     await ws.receive()
                     counts[i] += 1
                     in_flight -= 1
@@ -423,21 +448,36 @@ def client_trio_websocket(url: str, size: int, mode: str, seconds: float, conns:
                     counts[i] += 1
 
             async def pipelined(i: int) -> None:
+                # As in _drive_asyncio: receive only replies to messages
+                # counted as sent, else wait for the sender.
                 ws = connections[i]
                 limiter = trio.Semaphore(WINDOW)
-                done = trio.Event()
+                in_flight = 0
+                done = False
+                sent = trio.Event()
 
                 async def sender() -> None:
+                    nonlocal in_flight, done
                     while time.perf_counter() < stop_at:
                         await limiter.acquire()
+                        in_flight += 1
+                        sent.set()
                         await ws.send_message(payload)
-                    done.set()
+                    done = True
+                    sent.set()
 
                 async with trio.open_nursery() as inner:
                     inner.start_soon(sender)
-                    while not (done.is_set() and limiter.value == WINDOW):
+                    while True:
+                        if not in_flight:
+                            if done:
+                                break
+                            sent = trio.Event()
+                            await sent.wait()
+                            continue
                         await ws.get_message()
                         counts[i] += 1
+                        in_flight -= 1
                         limiter.release()
 
             start = time.perf_counter()
