@@ -237,22 +237,21 @@ cdef class FrameReader:
                 used = self._continue_direct(src, size, events)
                 src += used
                 size -= used
-            if self._direct is not None or self._finished:
-                pass
-            elif self._end == self._start:
-                # Nothing held back: parse the caller's bytes where they are
-                # and keep only an incomplete frame at their end.
-                used = self._parse(src, size, events)
-                if not self._finished and used < size:
-                    self._store(src + used, size - used)
-            else:
-                self._store(src, size)
-                used = self._parse(self._buf + self._start, self._end - self._start, events)
-                self._start += used
-                if self._start == self._end:
-                    self._start = self._end = 0
-                    if self._capacity > IDLE_BUFFER:
-                        self._shrink()
+            if self._direct is None and not self._finished:
+                if self._end == self._start:
+                    # Nothing held back: parse the caller's bytes where they
+                    # are and keep only an incomplete frame at their end.
+                    used = self._parse(src, size, events)
+                    if not self._finished and used < size:
+                        self._store(src + used, size - used)
+                else:
+                    self._store(src, size)
+                    used = self._parse(self._buf + self._start, self._end - self._start, events)
+                    self._start += used
+                    if self._start == self._end:
+                        self._start = self._end = 0
+                        if self._capacity > IDLE_BUFFER:
+                            self._shrink()
         except ProtocolError as exc:
             self._finished = True
             exc.events = events

@@ -23,6 +23,7 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate as TheirD
 
 from asyncwebsockets import PerMessageDeflate, Websocket, open_websocket
 
+from .test_interop_aiohttp import _as_data
 from .test_interop_websockets import LIMIT, TEST_TIMEOUT, Peer, as_message, connect, peer, start_ours  # noqa: F401
 
 aiohttp = pytest.importorskip("aiohttp", reason="aiohttp is a test dependency: pip install '.[test]'")
@@ -76,6 +77,13 @@ def _their_view(extensions: List[Any], client: bool) -> Tuple[bool, bool, int, i
     )
 
 
+def _their_options(theirs: Any) -> Dict[str, Any]:
+    """Options for their client or server: their default deflate, or exactly ``theirs``."""
+    if theirs is None:
+        return {"max_size": LIMIT, "compression": "deflate"}
+    return {"max_size": LIMIT, "compression": None, "extensions": [theirs]}
+
+
 async def _echo(ws: Websocket) -> None:
     async for message in ws:
         await ws.send(message.data)
@@ -116,13 +124,7 @@ async def test_their_client_our_server(
         await _echo(ws)
 
     async def client(port: int) -> Tuple[Any, List[Any]]:
-        options: Dict[str, Any] = {"max_size": LIMIT}
-        if theirs is None:
-            options["compression"] = "deflate"
-        else:
-            options["compression"] = None
-            options["extensions"] = [theirs]
-        async with connect(f"ws://127.0.0.1:{port}/", **options) as ws:
+        async with connect(f"ws://127.0.0.1:{port}/", **_their_options(theirs)) as ws:
             echoes = []
             for message in MESSAGES:
                 await ws.send(message)
@@ -188,14 +190,8 @@ async def test_our_client_their_server(
         async for message in ws:
             await ws.send(message)
 
-    options: Dict[str, Any] = {"max_size": LIMIT}
-    if theirs is None:
-        options["compression"] = "deflate"
-    else:
-        options["compression"] = None
-        options["extensions"] = [theirs]
     with anyio.fail_after(TEST_TIMEOUT):
-        port = await peer.server(echo, **options)
+        port = await peer.server(echo, **_their_options(theirs))
         async with open_websocket(f"ws://127.0.0.1:{port}/", max_message_size=LIMIT, compression=ours) as ws:
             assert ws.compression is not None
             assert _agreed_fields(ws.compression) == agreed
@@ -243,14 +239,6 @@ async def test_their_bomb_is_refused(codec: SimpleNamespace, peer: Peer) -> None
 
 
 # -- aiohttp --------------------------------------------------------------------------------------
-
-
-def _as_data(message: Any) -> Any:
-    if message.type == aiohttp.WSMsgType.TEXT:
-        return message.data
-    if message.type == aiohttp.WSMsgType.BINARY:
-        return bytes(message.data)
-    raise AssertionError(f"unexpected {message.type!r}: {message.data!r}")
 
 
 async def _send(ws: Any, message: Any) -> None:
