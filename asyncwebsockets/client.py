@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import ssl as _ssl
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, List, Optional, Sequence, Tuple, Union
 
 import anyio
 
-from . import asyncio_transport
-from .connection import Connection, ConnectionType, Headers
-from .permessage_deflate import Compression, PerMessageDeflate, check_compression
+from .connection import Connection, ConnectionType
 from .exceptions import HandshakeError, HandshakeTimeout
-from .transport import TRANSPORT_ERRORS, as_transport
+from .handshake import client_handshake
+from .http import Headers, header_list
+from .options import ConnectionOptions, Settings, Unpack, settings_from
+from .transports import TRANSPORT_ERRORS, as_transport, asyncio_native
 from .uri import parse_uri
 from .websocket import Websocket
 
@@ -22,6 +24,8 @@ __all__ = [
     "open_websocket_client",
     "create_websocket_client",
 ]
+
+logger = logging.getLogger("asyncwebsockets.client")
 
 Address = Union[str, Tuple[Any, ...]]
 
@@ -45,33 +49,24 @@ async def create_websocket(
     subprotocols: Optional[Sequence[str]] = None,
     *,
     origin: Optional[str] = None,
-    open_timeout: Optional[float] = 10.0,
-    close_timeout: Optional[float] = 10.0,
-    ping_interval: Optional[float] = 20.0,
-    ping_timeout: Optional[float] = 20.0,
-    max_message_size: Optional[int] = 1 << 20,
-    reassemble: bool = True,
-    compression: Compression = None,
+    **options: Unpack[ConnectionOptions],
 ) -> Websocket:
     """Connect to ``url`` (``ws://`` or ``wss://``); you close the result.
 
     ``ssl`` is used for ``wss://``: by default a context from
     :func:`ssl.create_default_context` (certificates and host name
     checked, SNI sent); pass your own context to change that.  ``headers``
-    are extra request headers, ``subprotocols`` the ones to offer, ``origin``
-    the ``Origin`` header.  ``open_timeout`` bounds connecting plus the
-    handshake; ``close_timeout`` the close handshake.  While the connection
-    is read, a ping goes out after ``ping_interval`` seconds of silence and
-    the connection is failed with 1011 if nothing arrives within
-    ``ping_timeout`` more.  Messages over ``max_message_size`` bytes close
-    the connection with 1009.  ``reassemble=False`` yields data frame by
-    frame (``message_finished`` marks the last) instead of whole messages.
-    ``compression="deflate"`` (or a
-    :class:`~asyncwebsockets.PerMessageDeflate`) offers
-    permessage-deflate; the default, None, offers nothing.
+    are extra request headers (a mapping or (name, value) pairs),
+    ``subprotocols`` the ones to offer, ``origin`` the ``Origin`` header.
+    The other options (timeouts, keepalive, limits, compression) are the
+    :class:`~asyncwebsockets.options.ConnectionOptions`.
+
+    The connection is serviced in the background from the moment this
+    returns: pings are answered, keepalive pings sent and the server's
+    close answered, whether or not you read.
     """
+    settings = settings_from(options, "create_websocket")
     uri = parse_uri(url)
-    settings = check_compression(compression)
     context: Optional[_ssl.SSLContext] = None
     if uri.secure:
         if isinstance(ssl, _ssl.SSLContext):
@@ -82,17 +77,18 @@ async def create_websocket(
             context = _ssl.create_default_context()
     elif isinstance(ssl, _ssl.SSLContext) or ssl is True:
         raise ValueError("ssl was given for a ws:// URL; use wss://")
-    extra: List[Tuple[Union[bytes, str], Union[bytes, str]]] = list(headers or ())
+    extra: List[Tuple[bytes, bytes]] = header_list(headers)
     if origin is not None:
-        extra.append(("Origin", origin))
+        extra.append((b"Origin", origin.encode("ascii")))
     if uri.authorization is not None:
-        extra.append(("Authorization", uri.authorization))
+        extra.append((b"Authorization", uri.authorization.encode("ascii")))
     # One budget for connecting, TLS and the WebSocket handshake together.
+    open_timeout = settings.open_timeout
     started = anyio.current_time()
     try:
         with anyio.fail_after(open_timeout):
-            if asyncio_transport.enabled():
-                stream: Any = await asyncio_transport.connect(uri.host, uri.port, context, uri.host)
+            if asyncio_native.enabled():
+                stream: Any = await asyncio_native.connect(uri.host, uri.port, context, uri.host)
             elif context is None:
                 stream = await anyio.connect_tcp(uri.host, uri.port)
             else:
@@ -110,20 +106,7 @@ async def create_websocket(
         raise HandshakeError(f"cannot connect to {uri.host}:{uri.port}: {exc}") from exc
     if open_timeout is not None:
         open_timeout = max(0.0, open_timeout - (anyio.current_time() - started))
-    return await _start_client(
-        stream,
-        uri.host_header,
-        uri.resource,
-        extra,
-        subprotocols,
-        open_timeout=open_timeout,
-        close_timeout=close_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        max_message_size=max_message_size,
-        reassemble=reassemble,
-        compression=settings,
-    )
+    return await _start_client(stream, uri.host_header, uri.resource, extra, subprotocols, settings, open_timeout)
 
 
 @asynccontextmanager
@@ -136,8 +119,9 @@ async def open_websocket(
     """Connect to ``url`` for the ``async with`` block, closing with 1000 after it.
 
     Takes the keyword arguments of :func:`create_websocket` (``ssl``,
-    ``origin``, the timeouts...); ``headers`` and ``subprotocols`` may also
-    be given by position, as in the 0.x releases.
+    ``origin``, the :class:`~asyncwebsockets.options.ConnectionOptions`);
+    ``headers`` and ``subprotocols`` may also be given by position, as in
+    the 0.x releases.
     """
     ws = await create_websocket(url, headers=headers, subprotocols=subprotocols, **kwargs)
     try:
@@ -153,14 +137,7 @@ async def create_websocket_client(
     path: str,
     headers: Optional[Headers] = None,
     subprotocols: Optional[Sequence[str]] = None,
-    *,
-    open_timeout: Optional[float] = 10.0,
-    close_timeout: Optional[float] = 10.0,
-    ping_interval: Optional[float] = 20.0,
-    ping_timeout: Optional[float] = 20.0,
-    max_message_size: Optional[int] = 1 << 20,
-    reassemble: bool = True,
-    compression: Compression = None,
+    **options: Unpack[ConnectionOptions],
 ) -> Websocket:
     """Run the client handshake over ``sock``, a stream you connected; you close the result.
 
@@ -168,24 +145,15 @@ async def create_websocket_client(
     or a trio stream.  ``addr`` names the server for the ``Host`` header: a
     host name, or a ``(host, port)`` tuple; ``path`` is the request target
     (path and query).  The other arguments are those of
-    :func:`create_websocket`.
+    :func:`create_websocket`.  The connection is serviced in a task of its
+    own until it closes (on asyncio, a plain TCP stream needs none: its
+    servicing runs in the event loop's callbacks).
     """
-    settings = check_compression(compression)
+    settings = settings_from(options, "create_websocket_client")
     if not path.startswith("/"):
         path = "/" + path
     return await _start_client(
-        sock,
-        _host_header(addr),
-        path,
-        headers,
-        subprotocols,
-        open_timeout=open_timeout,
-        close_timeout=close_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        max_message_size=max_message_size,
-        reassemble=reassemble,
-        compression=settings,
+        sock, _host_header(addr), path, header_list(headers), subprotocols, settings, settings.open_timeout
     )
 
 
@@ -204,26 +172,23 @@ async def _start_client(
     stream: Any,
     host: str,
     target: str,
-    headers: Optional[Headers],
+    headers: List[Tuple[bytes, bytes]],
     subprotocols: Optional[Sequence[str]],
-    *,
+    settings: Settings,
     open_timeout: Optional[float],
-    close_timeout: Optional[float],
-    ping_interval: Optional[float],
-    ping_timeout: Optional[float],
-    max_message_size: Optional[int],
-    reassemble: bool,
-    compression: Optional[PerMessageDeflate],
 ) -> Websocket:
     connection = Connection(
-        ConnectionType.CLIENT, max_message_size=max_message_size, reassemble=reassemble, compression=compression
+        ConnectionType.CLIENT,
+        max_message_size=settings.max_message_size,
+        reassemble=settings.reassemble,
+        compression=settings.compression,
     )
-    ws = Websocket(
-        as_transport(stream),
-        connection,
-        close_timeout=close_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
+    transport = as_transport(stream)
+    transport.set_write_limits(*settings.write_marks)
+    events = await client_handshake(
+        transport, connection, host, target, list(subprotocols or ()), headers, open_timeout
     )
-    await ws._client_handshake(host, target, list(subprotocols or ()), headers, open_timeout)
+    ws = Websocket(transport, connection, settings, logger, events)
+    ws._start(None)
+    logger.debug("connected to %s%s", host, target)
     return ws

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from wsproto import ConnectionType
 from wsproto.connection import ConnectionState
@@ -47,18 +46,21 @@ from .exceptions import (
     HandshakeRejected,
     ProtocolError,
 )
-from .permessage_deflate import (
-    EXTENSION_NAME,
-    NegotiationError,
-    PerMessageDeflate,
-    accept_offers,
-    build_offer,
-    parse_response,
+from .http import (
+    DONE,
+    REQUEST_LINE_LIMIT,
+    DeflateOffer,
+    HandshakeDone,
+    Headers,
+    bad_request,
+    header_list,
+    reason_phrase,
+    request_line_problem,
 )
+from .permessage_deflate import NegotiationError, PerMessageDeflate, accept_offers, parse_response
 
 __all__ = ["Connection", "ConnectionState", "ConnectionType", "Headers"]
 
-Headers = Sequence[Tuple[Union[bytes, str], Union[bytes, str]]]
 
 OP_CONTINUATION = 0x0
 OP_TEXT = 0x1
@@ -73,97 +75,6 @@ CLOSE_NO_STATUS = 1005
 
 #: A rejected handshake's body is kept for the exception, up to this size.
 MAX_REJECT_BODY = 64 * 1024
-
-
-class _DeflateOffer(Extension):
-    """Our permessage-deflate offer, as wsproto's client handshake wants extensions.
-
-    wsproto refuses a response that accepts an extension the request did
-    not carry as an :class:`~wsproto.extensions.Extension`; this one only
-    writes the offer and keeps what the server answered, which the
-    connection then checks (:func:`~.permessage_deflate.parse_response`).
-    """
-
-    name = EXTENSION_NAME
-
-    def __init__(self, settings: PerMessageDeflate) -> None:
-        self.settings = settings
-        self.responses: List[str] = []
-
-    def offer(self) -> str:
-        # wsproto writes the name itself, then "; " and what we return.
-        return build_offer(self.settings).partition("; ")[2]
-
-    def finalize(self, offer: str) -> None:
-        self.responses.append(offer)
-
-
-class _HandshakeDone:
-    """Stands in for the handshake machinery once the connection is open."""
-
-    def send(self, event: Event) -> bytes:
-        raise RuntimeError("the opening handshake is over")
-
-    def receive_data(self, data: Optional[bytes]) -> None:
-        raise RuntimeError("the opening handshake is over")
-
-    def events(self) -> Iterator[Event]:
-        return iter(())
-
-
-_DONE = _HandshakeDone()
-
-
-def _header_bytes(headers: Optional[Iterable[Tuple[Union[bytes, str], Union[bytes, str]]]]) -> List[Tuple[bytes, bytes]]:
-    out = []
-    for name, value in headers or ():
-        if isinstance(name, str):
-            name = name.encode("ascii")
-        if isinstance(value, str):
-            value = value.encode("latin-1")
-        out.append((name, value))
-    return out
-
-
-_REASONS = {400: b"Bad Request", 405: b"Method Not Allowed", 426: b"Upgrade Required"}
-
-#: The start of a request line, as far as the handshake cares (RFC 6455 4.1:
-#: "the method of the request MUST be GET, and the HTTP version MUST be at
-#: least 1.1").
-_REQUEST_LINE = re.compile(rb"([^ ]+) [^ ]+ HTTP/(\d+)\.(\d+)")
-
-#: How much of the request we look at for its first line; longer lines are
-#: left to the HTTP parser to refuse.
-_REQUEST_LINE_LIMIT = 8192
-
-
-def _request_line_problem(head: bytes) -> Optional[Tuple[int, str, List[Tuple[bytes, bytes]]]]:
-    """Status, message and headers refusing a request line, or None if it may pass.
-
-    wsproto answers every bad request with 400; a client sent the wrong
-    method deserves 405 (with ``Allow``), and an HTTP/1.0 request, which
-    wsproto would accept, has to be refused.
-    """
-    match = _REQUEST_LINE.match(head)
-    if match is None:
-        return None  # not a request line the HTTP parser accepts either
-    method, major, minor = match.group(1), int(match.group(2)), int(match.group(3))
-    if method != b"GET":
-        return 405, "the method of a WebSocket handshake must be GET", [(b"Allow", b"GET")]
-    if (major, minor) < (1, 1):
-        return 400, "a WebSocket handshake needs HTTP/1.1 or later", []
-    return None
-
-
-def _bad_request(status: int, reason: bytes, body: bytes, headers: Sequence[Tuple[bytes, bytes]] = ()) -> bytes:
-    lines = [b"HTTP/1.1 %d %s" % (status, reason)]
-    lines += [name + b": " + value for name, value in headers]
-    lines += [
-        b"Content-Type: text/plain; charset=utf-8",
-        b"Content-Length: %d" % len(body),
-        b"Connection: close",
-    ]
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
 class Connection:
@@ -184,7 +95,7 @@ class Connection:
     ) -> None:
         self.client = connection_type is ConnectionType.CLIENT
         self.state = ConnectionState.CONNECTING
-        self._handshake: Union[H11Handshake, _HandshakeDone] = H11Handshake(connection_type)
+        self._handshake: Union[H11Handshake, HandshakeDone] = H11Handshake(connection_type)
         self._max_message_size = max_message_size
         self._reassemble = reassemble
         self._reader: Optional[FrameReader] = None
@@ -217,7 +128,7 @@ class Connection:
         self._request_head: Optional[bytes] = b""
         # permessage-deflate: what we offer or accept, then what was agreed.
         self._compression_settings = compression
-        self._deflate_offer: Optional[_DeflateOffer] = None
+        self._deflate_offer: Optional[DeflateOffer] = None
         #: The permessage-deflate parameters agreed on, or None (uncompressed).
         self.compression: Optional[PerMessageDeflate] = None
         self._deflater: Optional[MessageDeflater] = None
@@ -238,14 +149,14 @@ class Connection:
             raise RuntimeError("only a client initiates the handshake")
         extensions: List[Extension] = []
         if self._compression_settings is not None:
-            self._deflate_offer = _DeflateOffer(self._compression_settings)
+            self._deflate_offer = DeflateOffer(self._compression_settings)
             extensions.append(self._deflate_offer)
         self.request = Request(
             host=host,
             target=target,
             subprotocols=list(subprotocols),
             extensions=extensions,
-            extra_headers=_header_bytes(extra_headers),
+            extra_headers=header_list(extra_headers),
         )
         return self._handshake.send(self.request)
 
@@ -253,7 +164,7 @@ class Connection:
         """Server: accept the received request; returns the 101 response."""
         if self.client or self.state is not ConnectionState.CONNECTING or self.request is None:
             raise RuntimeError("accept() needs a received, unanswered request")
-        headers = _header_bytes(extra_headers)
+        headers = header_list(extra_headers)
         agreed = None
         if self._compression_settings is not None:
             accepted = accept_offers(
@@ -289,9 +200,9 @@ class Connection:
         if not 300 <= status_code <= 599:
             # 3xx redirects the client (RFC 6455 section 4.1), 4xx and 5xx refuse.
             raise ValueError(f"a rejection needs a 3xx, 4xx or 5xx status, not {status_code}")
-        header_list = _header_bytes(headers)
-        header_list.append((b"content-length", b"%d" % len(body)))
-        data = self._handshake.send(RejectConnection(status_code=status_code, headers=header_list, has_body=True))
+        response_headers = header_list(headers)
+        response_headers.append((b"content-length", b"%d" % len(body)))
+        data = self._handshake.send(RejectConnection(status_code=status_code, headers=response_headers, has_body=True))
         data += self._handshake.send(RejectData(data=body, body_finished=True))
         self.state = ConnectionState.CLOSED
         return data
@@ -324,7 +235,7 @@ class Connection:
         trailing = bytes(self._handshake._h11_connection.trailing_data[0])
         # The handshake machinery has done its job; an idle connection
         # should not keep h11's buffers alive.
-        self._handshake = _DONE
+        self._handshake = DONE
         return trailing
 
     def _receive_handshake(self, data: bytes) -> List[Event]:
@@ -389,19 +300,19 @@ class Connection:
         assert self._request_head is not None
         head = self._request_head + data
         end = head.find(b"\r\n")
-        if end < 0 and len(head) < _REQUEST_LINE_LIMIT:
+        if end < 0 and len(head) < REQUEST_LINE_LIMIT:
             self._request_head = head
             return
         self._request_head = None
-        problem = _request_line_problem(head[:end] if end >= 0 else head)
+        problem = request_line_problem(head[:end] if end >= 0 else head)
         if problem is not None:
             self._refuse(*problem)
 
     def _refuse(self, status: int, problem: str, headers: Sequence[Tuple[bytes, bytes]] = ()) -> None:
         """Answer a bad request with an HTTP error and give up on the connection."""
         self.state = ConnectionState.CLOSED
-        reason = _REASONS.get(status, b"Bad Request")
-        self._outgoing += _bad_request(status, reason, problem.encode() + b"\n", headers)
+        reason = reason_phrase(status)
+        self._outgoing += bad_request(status, reason, problem.encode() + b"\n", headers)
         raise HandshakeError(f"invalid handshake request: {problem}", status) from None
 
     @staticmethod
@@ -486,14 +397,16 @@ class Connection:
             if self.state is ConnectionState.OPEN:
                 self._outgoing += self._writer.frame(OP_PONG, event.payload)
         elif type(event) is CloseConnection:
-                self.remote_close = event
-                if self.state is ConnectionState.OPEN:
-                    # Answer with the same code (RFC 6455 section 5.5.1); a
-                    # close that carried no code is answered with none.
-                    code = None if event.code == CLOSE_NO_STATUS else event.code
-                    self._outgoing += self._writer.close(code)
-                    self.local_close = CloseConnection(event.code, "")
-                self.state = ConnectionState.CLOSED
+            self.remote_close = event
+            if self.state is ConnectionState.OPEN:
+                # Answer with the same code (RFC 6455 section 5.5.1) and, as
+                # other libraries do, the same reason (the reader has checked
+                # it); a close that carried no code is answered with none.
+                code = None if event.code == CLOSE_NO_STATUS else event.code
+                reason = (event.reason or "") if code is not None else ""
+                self._outgoing += self._writer.close(code, reason)
+                self.local_close = CloseConnection(event.code, reason)
+            self.state = ConnectionState.CLOSED
 
     @property
     def failure_pending(self) -> bool:
@@ -569,6 +482,10 @@ class Connection:
         if len(payload) > 125:
             raise ValueError("a ping payload is at most 125 bytes")
         return self._writer.frame(OP_PING, payload)
+
+    def queue_ping(self, payload: bytes) -> None:
+        """A ping to go out with :meth:`data_to_send` (keepalive, from the transport's side)."""
+        self._outgoing += self.send_ping(payload)
 
     def send_pong(self, payload: bytes = b"") -> bytes:
         """An unsolicited pong (a unidirectional heartbeat, RFC 6455 5.5.3)."""

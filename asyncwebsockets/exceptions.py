@@ -36,6 +36,13 @@ class InvalidURI(ValueError):
 class HandshakeError(WebSocketError):
     """The opening handshake did not produce a WebSocket connection."""
 
+    def __str__(self) -> str:
+        # Raised with (message, HTTP status) by a server refusing a bad
+        # request; OSError would show that as "[Errno message] status".
+        if len(self.args) == 2 and isinstance(self.args[1], int):
+            return f"{self.args[0]} (answered HTTP {self.args[1]})"
+        return super().__str__()
+
 
 class HandshakeRejected(HandshakeError):
     """The server answered the opening handshake with something other than 101.

@@ -8,7 +8,8 @@ from typing import Iterator
 
 import pytest
 
-from asyncwebsockets import _speedups, asyncio_transport, trio_transport
+from asyncwebsockets import _speedups
+from asyncwebsockets.transports import asyncio_native as asyncio_transport, trio_socket as trio_transport
 
 REQUIRE_COMPILED = os.environ.get("ASYNCWEBSOCKETS_REQUIRE_EXTENSIONS", "") not in ("", "0")
 

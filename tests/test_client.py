@@ -25,12 +25,13 @@ from asyncwebsockets import (
     InvalidURI,
     Websocket,
     WebSocketError,
-    asyncio_transport,
     create_websocket,
     create_websocket_client,
     open_websocket,
     open_websocket_client,
 )
+
+from asyncwebsockets.transports import asyncio_native as asyncio_transport
 
 from .test_connection import accept_key, frame, head_of
 from .test_websocket import RawPeer, echo, memory_pipe, start

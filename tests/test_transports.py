@@ -1,9 +1,10 @@
-"""The event-loop-specific transports keep the Transport contract: timed reads above all.
+"""The transports keep their contract: deadlines on reads, interruptible waits, gathered writes.
 
-Keepalive depends on ``receive(timeout)`` returning None after a silence
-of ``timeout`` seconds, and never sooner; the fast transports implement
-that timeout their own way (one long-lived timer on asyncio, the I/O
-manager directly on trio), so it is checked here on each.
+The reader task of a stream transport waits for data with the keepalive
+timer as its deadline, and is woken early when the connection changes
+(``poke``); the trio fast path implements that wait its own way, so it is
+checked on both.  The asyncio transport gathers frames into one write, and
+takes over the asyncio transport under an anyio stream handed to it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import anyio
 import pytest
 from anyio.abc import SocketStream
 
-from asyncwebsockets import asyncio_transport, trio_transport
-from asyncwebsockets.transport import Transport, as_transport
+from asyncwebsockets.transports import StreamTransport, as_transport
+from asyncwebsockets.transports import asyncio_native as asyncio_transport
+from asyncwebsockets.transports import trio_socket as trio_transport
 
 pytestmark = pytest.mark.anyio
 
@@ -25,17 +27,8 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def _fast_transport(anyio_backend: str, port: int) -> Transport:
-    """The transport our own connections get on this backend."""
-    if anyio_backend == "asyncio":
-        assert asyncio_transport.enabled()
-        return await asyncio_transport.connect("127.0.0.1", port, None, None)
-    transport = as_transport(await anyio.connect_tcp("127.0.0.1", port))
-    assert isinstance(transport, trio_transport.TrioSocketTransport)
-    return transport
-
-
-async def test_timed_receive(anyio_backend: str) -> None:
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "generic"])
+async def test_read_deadlines_and_pokes(anyio_backend: str, fast: bool) -> None:
     peer: Optional[SocketStream] = None
     accepted = anyio.Event()
 
@@ -49,7 +42,12 @@ async def test_timed_receive(anyio_backend: str) -> None:
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     async with anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, handle)
-        transport = await _fast_transport(anyio_backend, port)
+        stream = await anyio.connect_tcp("127.0.0.1", port)
+        if fast and anyio_backend == "trio":
+            transport: StreamTransport = as_transport(stream)  # type: ignore[assignment]
+            assert isinstance(transport, trio_transport.TrioSocketTransport)
+        else:
+            transport = StreamTransport(stream)
         await accepted.wait()
         assert peer is not None
 
@@ -58,32 +56,74 @@ async def test_timed_receive(anyio_backend: str) -> None:
             assert peer is not None
             await peer.send(data)
 
-        # Data within the timeout, many times over: never a false timeout.
+        def deadline(seconds: float) -> float:
+            return anyio.current_time() + seconds
+
+        # Data before the deadline, many times over: never a false timeout.
         for _ in range(5):
             tg.start_soon(send_later, 0.05, b"x")
-            assert await transport.receive(0.3) == b"x"
+            assert await transport.receive_until(deadline(0.3)) == b"x"
 
-        # Silence: None after the timeout, not before.
+        # Silence: None at the deadline, not before.
         started = anyio.current_time()
-        assert await transport.receive(0.2) is None
+        assert await transport.receive_until(deadline(0.2)) is None
         assert 0.19 <= anyio.current_time() - started < 1.5
 
-        # A long timeout, answered early by data ...
-        tg.start_soon(send_later, 0.05, b"y")
-        assert await transport.receive(5.0) == b"y"
-        # ... then a short one: it must not wait out the long one's deadline.
+        # A poke ends a wait early, with no data.
+        async def poke_later() -> None:
+            await anyio.sleep(0.1)
+            transport.poke()
+
+        tg.start_soon(poke_later)
         started = anyio.current_time()
-        assert await transport.receive(0.2) is None
+        assert await transport.receive_until(None) is None
         assert anyio.current_time() - started < 1.5
 
-        # Without a timeout it waits as long as it takes.
+        # Without a deadline it waits as long as it takes.
         tg.start_soon(send_later, 0.3, b"z")
-        assert await transport.receive() == b"z"
+        assert await transport.receive_until(None) == b"z"
 
-        # The peer closing ends the read with b"", timeout or not.
+        # The peer closing ends the read with b"", deadline or not.
         tg.start_soon(peer.aclose)
-        assert await transport.receive(5.0) == b""
+        assert await transport.receive_until(deadline(5.0)) == b""
         await transport.aclose()
+        tg.cancel_scope.cancel()
+    await listener.aclose()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_anyio_stream_on_asyncio_is_taken_over(anyio_backend: str) -> None:
+    """The 0.x path: an anyio TCP stream gets the asyncio transport, with what anyio already read."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with anyio.create_task_group() as tg:
+        streams: List[SocketStream] = []
+        ready = anyio.Event()
+
+        async def handle(stream: SocketStream) -> None:
+            streams.append(stream)
+            ready.set()
+            await anyio.sleep_forever()
+
+        tg.start_soon(listener.serve, handle)
+        client = await anyio.connect_tcp("127.0.0.1", port)
+        await ready.wait()
+        await client.send(b"first")
+        # anyio has read it (into its own queue) before we take over.
+        assert await streams[0].receive(2) == b"fi"
+        await client.send(b" second")
+        await anyio.sleep(0.05)
+        transport = as_transport(streams[0])
+        assert isinstance(transport, asyncio_transport.AsyncioTransport)
+        received = b""
+        with anyio.fail_after(5):
+            while len(received) < len(b"rst second"):
+                received += await transport.receive()
+        assert received == b"rst second"
+        await transport.send(b"back")
+        assert await client.receive() == b"back"
+        await transport.aclose()
+        await client.aclose()
         tg.cancel_scope.cancel()
     await listener.aclose()
 
@@ -155,11 +195,7 @@ async def test_frames_sent_with_more_go_out_together(anyio_backend: str, monkeyp
         assert writes[2:] == [big + big]
         assert await _read_exactly(peer, 3 * len(big)) == big * 3
 
-        # A read about to sleep writes what was held back first.
-        await transport.send(b"f", more=True)
-        with anyio.move_on_after(0.05):
-            await transport.receive(1.0)
-        assert writes[-1] == b"f"
+        await transport.send(b"f")
         assert await _read_exactly(peer, 1) == b"f"
 
         # Sends in a quick succession are held back like ones with ``more``.

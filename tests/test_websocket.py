@@ -1331,7 +1331,7 @@ async def test_on_uvloop(codec: SimpleNamespace) -> None:
 
 
 async def test_send_lock_is_fifo_and_survives_cancellation() -> None:
-    from asyncwebsockets.websocket import SendLock
+    from asyncwebsockets.transports.stream import SendLock
 
     lock = SendLock()
     order: List[int] = []

@@ -1,10 +1,10 @@
-"""A faster transport for plain TCP connections we open ourselves on trio.
+"""A faster transport for plain TCP connections on trio.
 
 Through anyio, every ``send`` and ``receive`` on trio ends in a full trip
 through the scheduler, even when the socket could take or give the bytes at
 once: with small messages that is two event-loop rounds per message, most of
 the cost. Here the socket is tried directly first (it is non-blocking); only
-when it would block do we fall back to waiting the ordinary way. A
+when it would block do we wait, straight on trio's I/O manager. A
 cancellation check precedes every operation, and every 64 operations we
 yield to the scheduler anyway, so other tasks are never starved.
 
@@ -14,14 +14,16 @@ no buffer of its own (TLS streams do, so they are left alone).
 
 from __future__ import annotations
 
+import math
 import socket
-import sys
 from typing import Any, Optional
 
 from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.tls import TLSAttribute
 
-from .transport import RECEIVE_SIZE, StreamTransport
+from .._wakeup import on_trio
+from .base import RECEIVE_SIZE
+from .stream import StreamTransport
 
 __all__ = ["TrioSocketTransport", "usable_for"]
 
@@ -34,14 +36,7 @@ USE_ON_TRIO = True
 
 def usable_for(stream: Any) -> bool:
     """Whether ``stream`` is a plain TCP anyio stream on a running trio loop."""
-    if not USE_ON_TRIO or not isinstance(stream, SocketStream):
-        return False
-    trio = sys.modules.get("trio")
-    if trio is None:
-        return False
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
+    if not USE_ON_TRIO or not isinstance(stream, SocketStream) or not on_trio():
         return False
     if stream.extra(TLSAttribute.ssl_object, None) is not None:
         return False
@@ -50,7 +45,7 @@ def usable_for(stream: Any) -> bool:
 
 
 class TrioSocketTransport(StreamTransport):
-    """:class:`~asyncwebsockets.transport.StreamTransport` with a direct fast path."""
+    """:class:`~asyncwebsockets.transports.stream.StreamTransport` with a direct fast path."""
 
     def __init__(self, stream: SocketStream) -> None:
         super().__init__(stream)
@@ -62,19 +57,22 @@ class TrioSocketTransport(StreamTransport):
         self._yield = trio.lowlevel.cancel_shielded_checkpoint
         self._operations = 0
 
-    async def receive(self, timeout: Optional[float] = None) -> Optional[bytes]:
+    async def receive(self) -> bytes:
+        return await self.receive_until(None) or b""
+
+    async def receive_until(self, deadline: Optional[float]) -> Optional[bytes]:
         await self._checkpoint_if_cancelled()
         try:
             data = self._sock.recv(RECEIVE_SIZE)
         except (BlockingIOError, InterruptedError):
-            return await self._wait_and_receive(timeout)
+            return await self._wait_and_receive(deadline)
         except OSError:
             return b""
         await self._maybe_yield()
         return data
 
-    async def _wait_and_receive(self, timeout: Optional[float]) -> Optional[bytes]:
-        """Sleep until the socket is readable, then read.
+    async def _wait_and_receive(self, deadline: Optional[float]) -> Optional[bytes]:
+        """Sleep until the socket is readable (or the deadline, or a poke), then read.
 
         Straight on trio's I/O manager: the stream's own ``receive`` would
         first try the socket again (it just said it has nothing) and wrap
@@ -85,13 +83,14 @@ class TrioSocketTransport(StreamTransport):
         sock = self._sock
         while True:
             try:
-                if timeout is None:
-                    await trio.lowlevel.wait_readable(sock)
-                else:
-                    with trio.move_on_after(timeout) as scope:
+                with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
+                    self._waiting = scope  # type: ignore[assignment]
+                    try:
                         await trio.lowlevel.wait_readable(sock)
-                    if scope.cancelled_caught:
-                        return None
+                    finally:
+                        self._waiting = None
+                if scope.cancelled_caught:
+                    return None
                 return sock.recv(RECEIVE_SIZE)
             except (BlockingIOError, InterruptedError):
                 # Woken without data after all: wait again.
@@ -100,20 +99,21 @@ class TrioSocketTransport(StreamTransport):
                 return b""
 
     async def send(self, data: bytes, more: bool = False) -> None:
-        await self._checkpoint_if_cancelled()
-        try:
-            sent = self._sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            sent = -1
-        if sent < 0:
-            # Let the stream raise its own error for a broken connection.
-            await super().send(data)
-            return
-        if sent < len(data):
-            await super().send(data[sent:])
-            return
+        async with self._lock:
+            await self._checkpoint_if_cancelled()
+            try:
+                sent = self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sent = -1
+            if sent < 0:
+                # Let the stream raise its own error for a broken connection.
+                await self._send_locked(data)
+                return
+            if sent < len(data):
+                await self._send_locked(data[sent:])
+                return
         await self._maybe_yield()
 
     async def _maybe_yield(self) -> None:

@@ -1,0 +1,140 @@
+"""The opening handshake's I/O: over a transport, for a connection, before it is open.
+
+The HTTP exchange itself is :class:`~asyncwebsockets.connection.Connection`'s
+(sans I/O); these functions read and write it, bound it in time and close
+the transport when it fails, so that neither side leaks a socket.  Frames
+that arrive right behind the handshake are returned as events, for the
+:class:`~asyncwebsockets.websocket.Websocket` to queue.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Union
+
+import anyio
+from wsproto.events import AcceptConnection, BytesMessage, Event, Request, TextMessage
+
+from .connection import Connection
+from .exceptions import HandshakeError, HandshakeTimeout
+from .http import Headers
+from .transports.base import TRANSPORT_ERRORS, Transport
+
+__all__ = ["client_handshake", "receive_request", "accept", "reject"]
+
+
+async def client_handshake(
+    transport: Transport,
+    conn: Connection,
+    host: str,
+    target: str,
+    subprotocols: Sequence[str],
+    headers: Optional[Headers],
+    open_timeout: Optional[float],
+) -> List[Event]:
+    """Send the upgrade request and read the response; returns the frames' events behind it."""
+    accept: Optional[AcceptConnection] = None
+    events: List[Event] = []
+    try:
+        with anyio.fail_after(open_timeout):
+            await transport.send(conn.initiate(host, target, subprotocols=subprotocols, extra_headers=headers))
+            while accept is None:
+                data = await transport.receive()
+                if not data:
+                    conn.receive_eof()  # raises HandshakeRejected for a bodied error
+                    raise HandshakeError("connection closed during the opening handshake")
+                for event in conn.receive_data(data):
+                    if isinstance(event, AcceptConnection):
+                        accept = event
+                    elif isinstance(event, (TextMessage, BytesMessage)):
+                        events.append(event)
+    except TimeoutError:
+        await _close(transport)
+        raise HandshakeTimeout("opening handshake timed out") from None
+    except TRANSPORT_ERRORS as exc:
+        await _close(transport)
+        if isinstance(exc, HandshakeError):
+            raise
+        raise HandshakeError(f"connection lost during the opening handshake: {exc!r}") from exc
+    except BaseException:
+        await _close(transport)
+        raise
+    # Frames right behind the 101 may have asked for pongs or a close
+    # reply: they are left in conn.data_to_send() for the transport.
+    return events
+
+
+async def receive_request(transport: Transport, conn: Connection, open_timeout: Optional[float]) -> Request:
+    """Read the client's upgrade request; a bad one is answered (HTTP 4xx) and raises."""
+    try:
+        with anyio.fail_after(open_timeout):
+            while True:
+                data = await transport.receive()
+                if not data:
+                    raise HandshakeError("connection closed before the opening handshake finished")
+                try:
+                    events = conn.receive_data(data)
+                except HandshakeError:
+                    # Tell the client what was wrong (HTTP 400/426), then hang up.
+                    error = conn.data_to_send()
+                    if error:
+                        try:
+                            await transport.send(error)
+                        except TRANSPORT_ERRORS:
+                            pass
+                    raise
+                for event in events:
+                    if isinstance(event, Request):
+                        return event
+    except TimeoutError:
+        await _close(transport)
+        raise HandshakeTimeout("opening handshake timed out") from None
+    except BaseException:
+        await _close(transport)
+        raise
+
+
+async def accept(
+    transport: Transport, conn: Connection, subprotocol: Optional[str], headers: Optional[Headers]
+) -> List[Event]:
+    """Send the 101 response; returns the events of frames the client pipelined behind its request."""
+    try:
+        data = conn.accept(subprotocol, headers)
+    except ValueError:
+        # A choice the request does not allow (a subprotocol it did not
+        # offer): answer 500 and hang up, not leave the client waiting.
+        await reject(transport, conn, 500, None, b"")
+        raise
+    # Their messages are queued; what they call for (pongs, a close reply)
+    # follows the 101 in the same write.
+    events = [event for event in conn.receive_data(b"") if isinstance(event, (TextMessage, BytesMessage))]
+    data += conn.data_to_send()
+    try:
+        await transport.send(data)
+    except BaseException:
+        await _close(transport)
+        raise
+    return events
+
+
+async def reject(
+    transport: Transport, conn: Connection, status: int, headers: Optional[Headers], body: Union[bytes, str]
+) -> None:
+    """Refuse the request with an HTTP response, then close the transport."""
+    try:
+        data = conn.reject(status, headers, body)
+    except ValueError:
+        # A refusal we cannot send (say, a status that is no error):
+        # the client still gets an answer, then the caller the error.
+        await reject(transport, conn, 500, None, b"")
+        raise
+    try:
+        await transport.send(data)
+    except TRANSPORT_ERRORS:
+        pass
+    finally:
+        await _close(transport)
+
+
+async def _close(transport: Transport) -> None:
+    with anyio.CancelScope(shield=True):
+        await transport.aclose()

@@ -1,0 +1,154 @@
+"""The HTTP side of the opening handshake: headers, request lines, error responses.
+
+wsproto (over h11) parses and writes the handshake itself; these are the
+pieces around it that it leaves to us.
+"""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+from wsproto.events import Event
+from wsproto.extensions import Extension
+
+from .permessage_deflate import EXTENSION_NAME, PerMessageDeflate, build_offer
+
+__all__ = [
+    "Headers",
+    "header_list",
+    "DeflateOffer",
+    "HandshakeDone",
+    "DONE",
+    "request_line_problem",
+    "REQUEST_LINE_LIMIT",
+    "bad_request",
+    "reason_phrase",
+]
+
+HeaderName = Union[bytes, str]
+
+#: Headers as callers give them: a mapping, or an iterable of (name, value)
+#: pairs (which allows repeated names); names and values ``str`` or ``bytes``.
+Headers = Union[Mapping[HeaderName, HeaderName], Iterable[Tuple[HeaderName, HeaderName]]]
+
+
+def header_list(headers: Optional[Headers]) -> List[Tuple[bytes, bytes]]:
+    """``headers`` as (name, value) byte pairs; TypeError for anything else.
+
+    A dict is the most common way to pass headers, and iterating one gives
+    its keys: unpacking those as pairs fails for most keys and silently
+    splits two-character ones, so mappings are told apart first.
+    """
+    if headers is None:
+        return []
+    if isinstance(headers, (str, bytes)):
+        raise TypeError(f"headers are a mapping or (name, value) pairs, not {type(headers).__name__}")
+    pairs: Iterable[Tuple[HeaderName, HeaderName]]
+    if isinstance(headers, Mapping):
+        pairs = headers.items()
+    else:
+        try:
+            pairs = iter(headers)
+        except TypeError:
+            raise TypeError(f"headers are a mapping or (name, value) pairs, not {type(headers).__name__}") from None
+    out = []
+    for pair in pairs:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"a header is a (name, value) pair of str or bytes, not {pair!r}")
+        name, value = pair
+        out.append((_header_bytes(name, "ascii"), _header_bytes(value, "latin-1")))
+    return out
+
+
+def _header_bytes(item: object, encoding: str) -> bytes:
+    if isinstance(item, str):
+        return item.encode(encoding)
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(item)
+    raise TypeError(f"header names and values are str or bytes, not {type(item).__name__}")
+
+
+class DeflateOffer(Extension):
+    """Our permessage-deflate offer, as wsproto's client handshake wants extensions.
+
+    wsproto refuses a response that accepts an extension the request did
+    not carry as an :class:`~wsproto.extensions.Extension`; this one only
+    writes the offer and keeps what the server answered, which the
+    connection then checks (:func:`~.permessage_deflate.parse_response`).
+    """
+
+    name = EXTENSION_NAME
+
+    def __init__(self, settings: PerMessageDeflate) -> None:
+        self.settings = settings
+        self.responses: List[str] = []
+
+    def offer(self) -> str:
+        # wsproto writes the name itself, then "; " and what we return.
+        return build_offer(self.settings).partition("; ")[2]
+
+    def finalize(self, offer: str) -> None:
+        self.responses.append(offer)
+
+
+class HandshakeDone:
+    """Stands in for the handshake machinery once the connection is open."""
+
+    def send(self, event: Event) -> bytes:
+        raise RuntimeError("the opening handshake is over")
+
+    def receive_data(self, data: Optional[bytes]) -> None:
+        raise RuntimeError("the opening handshake is over")
+
+    def events(self) -> Iterator[Event]:
+        return iter(())
+
+
+DONE = HandshakeDone()
+
+#: The start of a request line, as far as the handshake cares (RFC 6455 4.1:
+#: "the method of the request MUST be GET, and the HTTP version MUST be at
+#: least 1.1").
+_REQUEST_LINE = re.compile(rb"([^ ]+) [^ ]+ HTTP/(\d+)\.(\d+)")
+
+#: How much of the request we look at for its first line; longer lines are
+#: left to the HTTP parser to refuse.
+REQUEST_LINE_LIMIT = 8192
+
+
+def request_line_problem(head: bytes) -> Optional[Tuple[int, str, List[Tuple[bytes, bytes]]]]:
+    """Status, message and headers refusing a request line, or None if it may pass.
+
+    wsproto answers every bad request with 400; a client sent the wrong
+    method deserves 405 (with ``Allow``), and an HTTP/1.0 request, which
+    wsproto would accept, has to be refused.
+    """
+    match = _REQUEST_LINE.match(head)
+    if match is None:
+        return None  # not a request line the HTTP parser accepts either
+    method, major, minor = match.group(1), int(match.group(2)), int(match.group(3))
+    if method != b"GET":
+        return 405, "the method of a WebSocket handshake must be GET", [(b"Allow", b"GET")]
+    if (major, minor) < (1, 1):
+        return 400, "a WebSocket handshake needs HTTP/1.1 or later", []
+    return None
+
+
+def reason_phrase(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b"Error"
+
+
+def bad_request(status: int, reason: bytes, body: bytes, headers: Sequence[Tuple[bytes, bytes]] = ()) -> bytes:
+    lines = [b"HTTP/1.1 %d %s" % (status, reason)]
+    lines += [name + b": " + value for name, value in headers]
+    lines += [
+        b"Content-Type: text/plain; charset=utf-8",
+        b"Content-Length: %d" % len(body),
+        b"Connection: close",
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body

@@ -1,0 +1,267 @@
+"""The receiving half of an open connection: what the transport feeds, what the application takes.
+
+A :class:`Receiver` sits between a transport, which services the
+connection on its own (see :mod:`asyncwebsockets.transports.base`), and
+the application's ``async for``.  Everything the transport calls is
+synchronous and cheap; the application's side waits on one wake-up.
+
+Received messages wait in a bounded queue: when it holds ``max_queue``
+messages the transport stops reading, so TCP makes the peer wait and
+memory stays bounded by the queue size times ``max_message_size`` (plus
+one read); reading resumes when the application has taken all but the
+low-water mark.
+
+Keepalive runs on the transport's clock through :meth:`Receiver.tick`:
+every ``ping_interval`` seconds a ping goes out, and if nothing at all has
+arrived ``ping_timeout`` seconds later the connection is failed with 1011.
+Any input proves the peer alive, and a peer whose data we have stopped
+reading (our queue is full) is never blamed for our silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections import deque
+from typing import Any, Deque, Dict, Iterable, Optional, Tuple
+
+from wsproto.events import BytesMessage, Event, Pong, TextMessage
+
+from .connection import Connection, ConnectionState
+from .options import Settings
+from ._wakeup import new_wakeup
+from .transports.base import Transport
+
+__all__ = ["Receiver", "CLOSE_INTERNAL_ERROR", "LINGER"]
+
+#: Close code for a keepalive ping left unanswered (as other libraries use).
+CLOSE_INTERNAL_ERROR = 1011
+
+#: Seconds to keep reading after failing a connection, so the peer can
+#: read our close frame before the connection goes away.
+LINGER = 2.0
+
+#: Seconds the application gets to take (and answer) the messages that
+#: preceded a protocol violation before the connection is failed anyway.
+FAILURE_GRACE = 2.0
+
+_INF = math.inf
+
+
+class Receiver:
+    """Receives for one open connection; see the module docstring."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        transport: Transport,
+        settings: Settings,
+        logger: logging.Logger,
+        now: float,
+        events: Iterable[Event] = (),
+    ) -> None:
+        self.connection = connection
+        self._transport = transport
+        self._events: Deque[Event] = deque(events)
+        self._high, self._low = settings.queue_marks
+        self.paused = False
+        #: True once the transport is closed and nothing more will come.
+        self.done = False
+        self.wakeup = new_wakeup()
+        self._close_timeout = settings.close_timeout
+        # Keepalive, on the transport's clock.
+        self._interval = settings.ping_interval
+        self._timeout = settings.ping_timeout
+        self._ping_due = _INF if self._interval is None else now + self._interval
+        self._pong_due = _INF
+        self._failure_due = _INF
+        self.next_tick = self._ping_due
+        self._heard = False
+        #: Pings waiting for a pong: payload -> (perf_counter at sending, sent by ping()).
+        self.pings: Dict[bytes, Tuple[float, bool]] = {}
+        #: Round trips of answered ping() calls, until the caller takes them.
+        self.latencies: Dict[bytes, float] = {}
+        #: Round trip of the latest answered keepalive ping, in seconds.
+        self.latency = 0.0
+        self._logger = logger
+        self._debug = logger.isEnabledFor(logging.DEBUG)
+
+    # -- fed by the transport --------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        conn = self.connection
+        self._heard = True
+        events = conn.receive_data(data)
+        if events:
+            queue = self._events
+            if not conn.last_had_control:
+                queue.extend(events)
+            else:
+                for event in events:
+                    cls = type(event)
+                    if cls is TextMessage or cls is BytesMessage:
+                        queue.append(event)
+                    elif cls is Pong:
+                        self._pong_received(event.payload)  # type: ignore[attr-defined]
+            if self._debug:
+                for event in events:
+                    self._logger.debug("< %s", _describe(event))
+            if len(queue) >= self._high:
+                self._queue_full()
+            self.wakeup.set()
+        if conn.state is not ConnectionState.OPEN:
+            if conn.failure_pending and self._failure_due == _INF:
+                # Tick at once: it starts the grace period on the clock.
+                self.next_tick = 0.0
+            elif conn.state is ConnectionState.CLOSED:
+                self._closed_by_input()
+        elif conn.failure_pending and self._failure_due == _INF:
+            self.next_tick = 0.0
+
+    def _queue_full(self) -> None:
+        if self.connection.state is ConnectionState.OPEN:
+            if not self.paused:
+                self.paused = True
+                self._transport.pause_reading()
+        else:
+            # Closing: keep reading for the peer's close frame, but drop
+            # what does not fit (RFC 6455 section 1.4 lets us discard it).
+            queue = self._events
+            while len(queue) > self._high:
+                queue.pop()
+
+    def _closed_by_input(self) -> None:
+        conn = self.connection
+        failure = conn.failure
+        if failure is not None:
+            self._logger.info(
+                "failing the connection with %s (%s) from %s",
+                failure.code,
+                failure.reason,
+                _peer(self._transport),
+            )
+        self.next_tick = _INF
+        self.wakeup.set()
+
+    def eof_received(self) -> None:
+        self.connection.receive_eof()
+        self.next_tick = _INF
+        self.wakeup.set()
+
+    def tick(self, now: float) -> None:
+        conn = self.connection
+        if conn.failure_pending:
+            if self._failure_due == _INF:
+                self._failure_due = now + FAILURE_GRACE
+            elif now >= self._failure_due:
+                self.fail_pending()
+        if conn.state is ConnectionState.OPEN and self._interval is not None:
+            if self._pong_due != _INF:
+                if self._heard or self.paused:
+                    self._pong_due = _INF
+                elif now >= self._pong_due:
+                    self._logger.info("keepalive ping timeout: no answer from %s", _peer(self._transport))
+                    conn.fail(CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
+                    self.wakeup.set()
+            if conn.state is ConnectionState.OPEN and self._pong_due == _INF and now >= self._ping_due:
+                payload = os.urandom(4)
+                self.pings[payload] = (time.perf_counter(), False)
+                conn.queue_ping(payload)
+                self._heard = False
+                self._ping_due = now + self._interval
+                if self._timeout is not None:
+                    self._pong_due = now + self._timeout
+        if conn.state is ConnectionState.OPEN:
+            keepalive = self._ping_due if self._pong_due == _INF else self._pong_due
+            self.next_tick = min(keepalive, self._failure_due)
+        else:
+            self.next_tick = self._failure_due if conn.failure_pending else _INF
+
+    def closing_plan(self) -> Tuple[bool, Optional[float]]:
+        conn = self.connection
+        if conn.remote_close is not None and conn.failure is None:
+            # A clean close: the server closes TCP first (RFC 6455 section
+            # 7.1.1), at once; a client gives it close_timeout to do so.
+            return False, (self._close_timeout if conn.client else 0.0)
+        linger = LINGER if self._close_timeout is None else min(self._close_timeout, LINGER)
+        return True, linger
+
+    def finished(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        conn = self.connection
+        if conn.state is not ConnectionState.CLOSED:
+            conn.receive_eof()
+        self.next_tick = _INF
+        self.wakeup.set()
+        if self._debug:
+            self._logger.debug("connection closed: %s %s", conn.close_code, conn.close_reason)
+
+    def _pong_received(self, payload: bytes) -> None:
+        pings = self.pings
+        if payload not in pings:
+            return
+        # A pong answers its ping and every ping sent before it (RFC 6455
+        # section 5.5.3 lets a peer answer only the latest).
+        now = time.perf_counter()
+        for key in list(pings):
+            sent, waited = pings.pop(key)
+            if waited:
+                self.latencies[key] = now - sent
+            else:
+                self.latency = now - sent
+            if key == payload:
+                break
+
+    # -- taken by the application ------------------------------------------------------
+
+    async def get(self) -> Event:
+        """The next event; StopAsyncIteration once the connection is over and all are taken."""
+        events = self._events
+        while not events:
+            if self.done:
+                raise StopAsyncIteration
+            if self.connection.failure_pending:
+                # Every message before the violation is taken: fail now.
+                self.fail_pending()
+                continue
+            await self.wakeup.wait()
+        event = events.popleft()
+        if self.paused and len(events) <= self._low:
+            self.paused = False
+            self._transport.resume_reading()
+        return event
+
+    @property
+    def queued(self) -> int:
+        return len(self._events)
+
+    def fail_pending(self) -> None:
+        """Fail the connection for the violation that followed the queued messages."""
+        conn = self.connection
+        conn.receive_data(b"")
+        self._failure_due = _INF
+        self._closed_by_input()
+        self._transport.poke()
+
+    def prepare_to_close(self) -> None:
+        """We are about to send a close frame: the peer's answer must be read."""
+        if self.paused:
+            self.paused = False
+            self._transport.resume_reading()
+
+
+def _describe(event: Event) -> str:
+    data = getattr(event, "data", None)
+    if data is not None:
+        return f"{type(event).__name__} ({len(data)} {'characters' if isinstance(data, str) else 'bytes'})"
+    return repr(event)
+
+
+def _peer(transport: Any) -> Any:
+    from anyio.abc import SocketAttribute
+
+    return transport.extra(SocketAttribute.remote_address, "an unknown peer")

@@ -1,0 +1,521 @@
+"""A transport straight on asyncio's protocol callbacks: no task per connection.
+
+anyio's generic streams cost an event-loop round trip per call and a
+future per read, and a reader task per connection costs a wake-up per
+message.  On asyncio (and uvloop) a :class:`asyncio.BufferedProtocol` can
+do all of a connection's servicing inside the callbacks the event loop
+makes anyway: received bytes go straight to the frame parser, pings are
+answered and close frames replied to from there, keepalive runs on one
+loop timer, and the application's queue filling up pauses reading.  The
+application's tasks only wake when a message for them is queued.
+
+``send`` writes a frame to the transport at once, whole, and only waits
+when asyncio asks us to stop writing (``pause_writing``): a write is never
+split, so a cancelled ``send`` cannot leave half a frame behind.
+
+Used for connections we open ourselves (``create_websocket``, ``serve``)
+and for anyio TCP streams on asyncio handed to us, whose asyncio transport
+we take over (:func:`adopt`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import socket
+import ssl as _ssl
+import threading
+from typing import Any, Callable, List, Optional, cast
+
+import anyio
+from anyio.abc import SocketAttribute, TaskGroup
+from anyio.streams.tls import TLSAttribute
+
+from .._wakeup import on_trio
+from ..connection import ConnectionState
+from .base import Sink
+
+__all__ = ["AsyncioTransport", "connect", "start_server", "enabled", "adopt"]
+
+#: During the opening handshake, stop reading from the socket when this much
+#: is received but not yet taken: a slow handshake cannot make us buffer more.
+READ_HIGH_WATER = 256 * 1024
+
+#: Frames held back by ``send(..., more=True)`` are written once they add
+#: up to this much, at the latest.
+CORK_LIMIT = 64 * 1024
+
+#: A send this soon (seconds) after the previous one is taken as part of a
+#: burst, and held back like one sent with ``more``: a sender in a loop
+#: gets one write per burst, one waiting for answers is not delayed.
+BURST_GAP = 25e-6
+
+#: Bytes read from the socket at most at a time.
+READ_SIZE = 256 * 1024
+
+#: Seconds a closing transport may take to flush to a peer that does not
+#: read, before it is dropped.
+CLOSE_LIMIT = 5.0
+
+#: Tests turn this off to run the generic anyio path on asyncio too.
+USE_ON_ASYNCIO = True
+
+
+def enabled() -> bool:
+    """Whether to use this transport: the running backend is asyncio (or uvloop)."""
+    if not USE_ON_ASYNCIO or on_trio():
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+_read_buffers = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """The buffer the socket reads into, one per thread (so per event loop).
+
+    A plain protocol gets a fresh ``bytes`` of asyncio's maximum read size
+    for every read, shrunk to what arrived: above the C library's mmap
+    threshold that is three system calls per read.  Reading into one
+    long-lived buffer and copying out exactly what arrived avoids them,
+    and sharing that buffer between the connections of a loop costs no
+    memory per connection: it is only used inside one callback.
+    """
+    buffer: Optional[memoryview] = getattr(_read_buffers, "buffer", None)
+    if buffer is None:
+        buffer = _read_buffers.buffer = memoryview(bytearray(READ_SIZE))
+    return buffer
+
+
+class AsyncioTransport(asyncio.BufferedProtocol):
+    """Both the asyncio protocol of one connection and its :class:`~.base.Transport`."""
+
+    def __init__(self, on_connect: Optional[Callable[["AsyncioTransport"], None]] = None) -> None:
+        self._on_connect = on_connect
+        self._buffer = _read_buffer()
+        self._transport: asyncio.Transport = cast(asyncio.Transport, None)
+        self._loop = cast(asyncio.AbstractEventLoop, None)
+        self._sink: Optional[Sink] = None
+        # Until start(): what arrived, for the handshake's receive().
+        self._chunks: List[bytes] = []
+        self._size = 0
+        self._eof = False
+        self._read_waiter: Optional[asyncio.Future[None]] = None
+        self._reading_paused = False
+        # Writing.
+        self._writing_paused = False
+        self._paused_for_replies = False
+        self._drain_waiter: Optional[asyncio.Future[None]] = None
+        self._corked: List[bytes] = []
+        self._corked_size = 0
+        self._flush_handle: Optional[asyncio.Handle] = None
+        self._last_send = 0.0
+        self._write_limits = (256 * 1024, 64 * 1024)
+        # The end: closed (or aborted) by us, closing sequence begun, lost.
+        self._closed = False
+        self._closing = False
+        self._lost = False
+        # One timer: keepalive ticks while open, the closing deadline after.
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._timer_at = math.inf
+
+    # -- asyncio's callbacks -----------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but
+        # they have the same methods.
+        self._setup(cast(asyncio.Transport, transport))
+        if self._on_connect is not None:
+            self._on_connect(self)
+
+    def _setup(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        # Looked up once: asyncio.get_running_loop() costs a system call
+        # (getpid) on every use.
+        self._loop = asyncio.get_running_loop()
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Frames are whole messages already; don't let Nagle hold them.
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self.set_write_limits(*self._write_limits)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        sink = self._sink
+        if sink is not None:
+            sink.data_received(bytes(self._buffer[:nbytes]))
+            self.poke()
+        else:
+            self.data_received(bytes(self._buffer[:nbytes]))
+
+    def data_received(self, data: bytes) -> None:
+        """Before start(): keep the bytes for the handshake's receive()."""
+        self._chunks.append(data)
+        self._size += len(data)
+        if self._size > READ_HIGH_WATER:
+            self.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        sink = self._sink
+        if sink is not None:
+            # Nothing more comes; returning False closes our side too, and
+            # connection_lost() finishes the connection.
+            self._closing = True
+            sink.eof_received()
+        self._wake_reader()
+        return False
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self._eof = self._lost = self._closing = True
+        self._cancel_timer()
+        self._wake_reader()
+        self._wake_writers()
+        if self._sink is not None:
+            self._sink.finished()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wake_writers()
+        if self._paused_for_replies:
+            self._paused_for_replies = False
+            sink = self._sink
+            if sink is None or not sink.paused:
+                self.resume_reading()
+
+    # -- servicing the open connection -------------------------------------------
+
+    def start(self, sink: Sink, task_group: Optional[TaskGroup]) -> None:
+        self._sink = sink
+        if self._lost:
+            sink.eof_received()
+            sink.finished()
+            return
+        if self._chunks:
+            # Bytes that came after the handshake's last read.
+            data = b"".join(self._chunks)
+            self._chunks = []
+            self._size = 0
+            sink.data_received(data)
+        if self._eof:
+            self._closing = True
+            sink.eof_received()
+            return
+        if self._reading_paused and not sink.paused:
+            self.resume_reading()
+        self.poke()
+
+    def poke(self) -> None:
+        """After the sink took input or changed: write what is owed, start closing, or re-arm."""
+        sink = self._sink
+        if sink is None:
+            return
+        conn = sink.connection
+        owed = conn.data_to_send()
+        if owed:
+            self._write(owed)
+            if self._writing_paused and not self._reading_paused:
+                # The peer does not read what it makes us answer (pongs to
+                # a ping flood): stop reading it until it does.
+                self._paused_for_replies = True
+                self.pause_reading()
+        if conn.state is ConnectionState.CLOSED:
+            if not self._closing:
+                self._begin_closing(sink)
+        elif sink.next_tick < self._timer_at:
+            self._arm(sink.next_tick)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = math.inf
+        sink = self._sink
+        if self._closing or sink is None:
+            # The peer did not finish closing in time.
+            self.abort()
+            return
+        sink.tick(self._loop.time())
+        self.poke()
+
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self._loop.call_at(when, self._on_timer) if when != math.inf else None
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = math.inf
+
+    def _begin_closing(self, sink: Sink) -> None:
+        """Close TCP the way RFC 6455 section 7.1.1 asks, bounded in time."""
+        self._closing = True
+        half_close, wait = sink.closing_plan()
+        transport = self._transport
+        if wait == 0:
+            self._flush()
+            transport.close()
+            # connection_lost() follows once the peer has read what is left.
+            self._arm(self._loop.time() + CLOSE_LIMIT)
+            return
+        if half_close:
+            # We failed the connection: half-close and read what still
+            # comes, so unread input does not make the kernel reset the
+            # connection and discard our close frame before the peer reads it.
+            self._flush()
+            if transport.can_write_eof():
+                try:
+                    transport.write_eof()
+                except OSError:
+                    pass
+        if self._reading_paused:
+            self.resume_reading()
+        self._arm(math.inf if wait is None else self._loop.time() + wait)
+
+    def pause_reading(self) -> None:
+        if not self._reading_paused:
+            self._reading_paused = True
+            if not self._transport.is_closing():
+                self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._reading_paused and not self._paused_for_replies:
+            self._reading_paused = False
+            if not self._transport.is_closing():
+                self._transport.resume_reading()
+
+    # -- the handshake's reads -------------------------------------------------------
+
+    async def receive(self) -> bytes:
+        if not self._chunks:
+            if self._eof:
+                return b""
+            waiter = self._read_waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._read_waiter = None
+            if not self._chunks:
+                return b""
+        chunks = self._chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = []
+        self._size = 0
+        self.resume_reading()
+        return data
+
+    def _wake_reader(self) -> None:
+        waiter = self._read_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- writing ---------------------------------------------------------------------
+
+    def set_write_limits(self, high: int, low: int) -> None:
+        self._write_limits = (high, low)
+        if self._transport is not None:
+            self._transport.set_write_buffer_limits(high=high, low=low)
+
+    async def send(self, data: bytes, more: bool = False) -> None:
+        """Write ``data``; with ``more``, it may wait a moment for company.
+
+        Each write to the socket is a system call, which costs more than
+        framing a small message.  A caller that knows more frames follow
+        right away (a server answering a batch of received messages) says
+        ``more=True``; a frame sent within :data:`BURST_GAP` of the
+        previous one is treated the same.  Such a frame is held back and
+        goes out in one write with the next ones, at the latest when
+        :data:`CORK_LIMIT` is reached, the transport closes, or the event
+        loop runs (which it does as soon as the sender waits for anything).
+        """
+        transport = self._transport
+        if self._closed or transport.is_closing():
+            raise anyio.BrokenResourceError
+        now = self._loop.time()
+        burst = now - self._last_send < BURST_GAP
+        self._last_send = now
+        if more or burst:
+            self._corked.append(data)
+            self._corked_size += len(data)
+            if self._corked_size < CORK_LIMIT:
+                if self._flush_handle is None:
+                    self._flush_handle = self._loop.call_soon(self._flush)
+                return
+            self._flush()
+        elif self._corked:
+            self._corked.append(data)
+            self._flush()
+        else:
+            transport.write(data)
+        if self._writing_paused:
+            waiter = self._drain_waiter
+            if waiter is None or waiter.done():
+                waiter = self._drain_waiter = self._loop.create_future()
+            # Shielded: one slow peer's drain is shared by all its senders,
+            # and one sender's cancellation must not cancel the others' wait.
+            await asyncio.shield(waiter)
+            if self._closed or self._lost:
+                raise anyio.BrokenResourceError
+
+    def _write(self, data: bytes) -> None:
+        """Write what the protocol owes the peer, behind anything held back."""
+        if self._corked:
+            self._corked.append(data)
+            self._flush()
+        elif not self._transport.is_closing():
+            self._transport.write(data)
+
+    def _flush(self) -> None:
+        """Write the held-back frames, in one piece."""
+        handle = self._flush_handle
+        if handle is not None:
+            self._flush_handle = None
+            handle.cancel()
+        corked = self._corked
+        if not corked:
+            return
+        data = corked[0] if len(corked) == 1 else b"".join(corked)
+        self._corked = []
+        self._corked_size = 0
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def _wake_writers(self) -> None:
+        # A closed transport flushes its buffer only if the peer reads: a
+        # sender waiting for that drain must not wait for ever.
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- closing -----------------------------------------------------------------------
+
+    @property
+    def send_is_atomic(self) -> bool:
+        return True
+
+    async def send_eof(self) -> None:
+        self._flush()
+        transport = self._transport
+        if not transport.is_closing() and transport.can_write_eof():
+            try:
+                transport.write_eof()
+            except OSError:
+                pass
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = self._closing = True
+        self._flush()
+        self._transport.close()
+        self._wake_writers()
+        if not self._lost:
+            self._arm(self._loop.time() + CLOSE_LIMIT)
+
+    def abort(self) -> None:
+        self._closed = self._closing = True
+        self._cancel_timer()
+        self._corked = []
+        self._transport.abort()
+        self._wake_writers()
+
+    def extra(self, attribute: Any, default: Any = None) -> Any:
+        transport = self._transport
+        if attribute is SocketAttribute.remote_address:
+            return transport.get_extra_info("peername", default)
+        if attribute is SocketAttribute.local_address:
+            return transport.get_extra_info("sockname", default)
+        if attribute is SocketAttribute.raw_socket:
+            return transport.get_extra_info("socket", default)
+        if attribute is SocketAttribute.local_port:
+            name = transport.get_extra_info("sockname")
+            return name[1] if isinstance(name, tuple) else default
+        if attribute is SocketAttribute.remote_port:
+            name = transport.get_extra_info("peername")
+            return name[1] if isinstance(name, tuple) else default
+        if attribute is TLSAttribute.ssl_object:
+            return transport.get_extra_info("ssl_object", default)
+        return default
+
+
+async def connect(
+    host: str, port: int, ssl: Optional[_ssl.SSLContext], server_hostname: Optional[str]
+) -> AsyncioTransport:
+    """Open a TCP (or TLS) connection with our protocol on the running loop."""
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_connection(
+        AsyncioTransport,
+        host,
+        port,
+        ssl=ssl,
+        server_hostname=server_hostname if ssl is not None else None,
+    )
+    return protocol
+
+
+async def start_server(
+    on_connect: Callable[[AsyncioTransport], None],
+    sock: socket.socket,
+    *,
+    ssl: Optional[_ssl.SSLContext],
+    backlog: int,
+    ssl_handshake_timeout: Optional[float],
+) -> asyncio.base_events.Server:
+    """Serve on the listening ``sock``; ``on_connect`` gets each accepted connection."""
+    loop = asyncio.get_running_loop()
+    kwargs: dict[str, Any] = {}
+    if ssl is not None and ssl_handshake_timeout is not None:
+        kwargs["ssl_handshake_timeout"] = ssl_handshake_timeout
+    return await loop.create_server(
+        lambda: AsyncioTransport(on_connect),
+        sock=sock,
+        ssl=ssl,
+        backlog=backlog,
+        **kwargs,
+    )
+
+
+def adopt(stream: Any) -> Optional[AsyncioTransport]:
+    """Take over the asyncio transport under an anyio TCP stream, if it has one.
+
+    Code written for the 0.x API accepts connections with anyio and hands
+    us its streams.  Under a plain anyio ``SocketStream`` on asyncio lies
+    an ordinary asyncio transport: swapping our protocol in gives such a
+    connection the same servicing, and speed, as one we accepted ourselves.
+    Bytes anyio has already read are carried over.  TLS streams (anyio does
+    TLS above the socket, in Python) and anything else are left alone.
+    """
+    if not USE_ON_ASYNCIO or type(stream).__module__ != "anyio._backends._asyncio":
+        return None
+    transport = getattr(stream, "_transport", None)
+    old = getattr(stream, "_protocol", None)
+    read_queue = getattr(old, "read_queue", None)
+    if transport is None or read_queue is None or transport.is_closing():
+        return None
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    ours = AsyncioTransport()
+    ours._setup(transport)
+    ours._chunks = list(read_queue)
+    ours._size = sum(len(chunk) for chunk in ours._chunks)
+    ours._eof = bool(getattr(old, "is_at_eof", False))
+    read_queue.clear()
+    transport.set_protocol(ours)
+    # anyio reads only while someone waits in receive(); we read all along.
+    transport.resume_reading()
+    return ours

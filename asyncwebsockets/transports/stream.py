@@ -1,0 +1,302 @@
+"""A transport over any anyio byte stream, serviced by one reader task.
+
+This is the transport for everything that is not a plain socket we can
+drive more directly: TLS streams on trio, Unix sockets, memory streams,
+trio's native streams (which the 0.x releases took), and whatever else a
+caller hands to ``create_websocket_client``/``create_websocket_server``.
+
+Once the connection is open, one task per connection (:meth:`StreamTransport.start`)
+reads, feeds the :class:`~.base.Sink`, writes what the protocol owes the
+peer, runs the keepalive timer as the read's deadline, and closes the
+stream at the end.  Sends from the application and from that task share
+a lock, because a stream write is not atomic.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import socket
+from collections import deque
+from typing import Any, Deque, Optional, Union
+
+import anyio
+from anyio.abc import ByteStream, SocketAttribute, TaskGroup
+
+from .._wakeup import Wakeup, new_wakeup, spawn_detached
+from ..connection import ConnectionState
+from .base import RECEIVE_SIZE, TRANSPORT_ERRORS, Sink
+
+__all__ = ["StreamTransport", "TrioStreamAdapter", "SendLock"]
+
+logger = logging.getLogger("asyncwebsockets")
+
+#: Seconds closing a stream may take (a TLS stream may wait for the peer's
+#: close_notify) before it is dropped.
+CLOSE_LIMIT = 5.0
+
+
+class SendLock:
+    """A FIFO lock that costs nothing when free.
+
+    ``anyio.Lock`` yields to the event loop on every acquisition, even an
+    uncontended one; for one lock per sent message that is most of the cost
+    of a small send on trio. This one only waits when another task holds it.
+    """
+
+    __slots__ = ("_locked", "_waiters")
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._waiters: Deque[anyio.Event] = deque()
+
+    async def __aenter__(self) -> None:
+        if not self._locked:
+            self._locked = True
+            return
+        event = anyio.Event()
+        self._waiters.append(event)
+        try:
+            await event.wait()
+        except BaseException:
+            if event.is_set():
+                # Handed the lock just as we were cancelled: pass it on.
+                self._release()
+            else:
+                self._waiters.remove(event)
+            raise
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._waiters:
+            # Ownership goes straight to the next waiter: it stays locked.
+            self._waiters.popleft().set()
+        else:
+            self._locked = False
+
+
+class TrioStreamAdapter:
+    """Lets a trio stream (``send_all``/``receive_some``) stand in for an anyio one."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    async def receive(self, max_bytes: int = RECEIVE_SIZE) -> bytes:
+        data = await self._stream.receive_some(max_bytes)
+        if not data:
+            raise anyio.EndOfStream
+        return bytes(data)
+
+    async def send(self, data: bytes) -> None:
+        await self._stream.send_all(data)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    def extra(self, attribute: Any, default: Any = None) -> Any:
+        if attribute is SocketAttribute.remote_address:
+            sock = getattr(self._stream, "socket", None)
+            if sock is not None:
+                try:
+                    return sock.getpeername()
+                except OSError:
+                    pass
+        return default
+
+
+class StreamTransport:
+    """A transport over an anyio byte stream."""
+
+    def __init__(self, stream: Union[ByteStream, Any]) -> None:
+        self._stream = stream
+        self._closed = False
+        self._aborted = False
+        self._lock = SendLock()
+        self._paused = False
+        self._resume: Optional[Wakeup] = None
+        # The scope of a read that is waiting, so that poke() can interrupt it.
+        self._waiting: Optional[anyio.CancelScope] = None
+
+    @property
+    def stream(self) -> Union[ByteStream, Any]:
+        return self._stream
+
+    @property
+    def send_is_atomic(self) -> bool:
+        # Nothing tells us how much of an interrupted send_all went out.
+        return False
+
+    # -- reading -------------------------------------------------------------
+
+    async def receive(self) -> bytes:
+        try:
+            return bytes(await self._stream.receive(RECEIVE_SIZE))
+        except TRANSPORT_ERRORS:
+            return b""
+
+    async def receive_until(self, deadline: Optional[float]) -> Optional[bytes]:
+        """The next bytes; None at ``deadline`` (on anyio's clock) or when poked."""
+        with anyio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
+            self._waiting = scope
+            try:
+                return await self.receive()
+            finally:
+                self._waiting = None
+        return None
+
+    def start(self, sink: Sink, task_group: Optional[TaskGroup]) -> None:
+        self._resume = new_wakeup()
+        if task_group is not None:
+            task_group.start_soon(self._service, sink)
+        else:
+            spawn_detached(self._service, sink)
+
+    async def _service(self, sink: Sink) -> None:
+        """The reader task: everything a connection needs until its transport closes.
+
+        It may run where no task group would see an error (see
+        :func:`~asyncwebsockets._wakeup.spawn_detached`), so it never
+        raises one: an unexpected error is logged and drops the connection.
+        """
+        try:
+            await self._service_until_closed(sink)
+        except Exception:
+            logger.exception("error servicing a connection; dropping it")
+            self.abort()
+        finally:
+            await self.aclose()
+            sink.finished()
+
+    async def _service_until_closed(self, sink: Sink) -> None:
+        conn = sink.connection
+        eof = False
+        while True:
+            owed = conn.data_to_send()
+            if owed:
+                try:
+                    await self.send(owed)
+                except TRANSPORT_ERRORS:
+                    eof = True
+                    sink.eof_received()
+                    break
+            if conn.state is ConnectionState.CLOSED or self._aborted:
+                break
+            if self._paused:
+                assert self._resume is not None
+                await self._resume.wait()
+                continue
+            data = await self.receive_until(sink.next_tick)
+            if data is None:
+                sink.tick(anyio.current_time())
+            elif data:
+                sink.data_received(data)
+            else:
+                eof = True
+                sink.eof_received()
+                break
+        if not (eof or self._aborted):
+            await self._linger(sink)
+
+    async def _linger(self, sink: Sink) -> None:
+        """Close the TCP connection the way RFC 6455 section 7.1.1 asks."""
+        half_close, wait = sink.closing_plan()
+        if half_close:
+            # We failed the connection: half-close and read what still
+            # comes, so unread input does not make the kernel reset the
+            # connection and discard our close frame before the peer reads it.
+            await self.send_eof()
+        if wait == 0:
+            return
+        with anyio.move_on_after(wait) as waited:
+            while await self.receive():
+                pass
+        if waited.cancelled_caught:
+            self.abort()
+
+    def pause_reading(self) -> None:
+        self._paused = True
+
+    def set_write_limits(self, high: int, low: int) -> None:
+        """Nothing to set: a stream's send returns once the data is written."""
+
+    def resume_reading(self) -> None:
+        self._paused = False
+        self.poke()
+
+    def poke(self) -> None:
+        if self._resume is not None:
+            self._resume.set()
+        if self._waiting is not None:
+            self._waiting.cancel()
+
+    # -- writing -------------------------------------------------------------
+
+    async def send(self, data: bytes, more: bool = False) -> None:
+        async with self._lock:
+            await self._send_locked(data)
+
+    async def _send_locked(self, data: bytes) -> None:
+        if self._closed:
+            raise anyio.ClosedResourceError
+        try:
+            await self._stream.send(data)
+        except TRANSPORT_ERRORS:
+            raise
+        except BaseException:
+            # Cancelled mid-write: part of a frame may be out.  Dropping the
+            # connection is the only way the peer never sees a garbled stream.
+            self.abort()
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+            raise
+
+    async def send_eof(self) -> None:
+        send_eof = getattr(self._stream, "send_eof", None)
+        sock = self._stream.extra(SocketAttribute.raw_socket, None)
+        if send_eof is None or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            # Only TCP resets a connection that closes with unread input;
+            # anyio's asyncio Unix streams also misbehave on a half-close.
+            return
+        try:
+            with anyio.move_on_after(CLOSE_LIMIT):
+                async with self._lock:
+                    await send_eof()
+        except (NotImplementedError, *TRANSPORT_ERRORS):
+            pass
+
+    # -- closing -------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.poke()
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(CLOSE_LIMIT) as waited:
+                try:
+                    await self._stream.aclose()
+                except TRANSPORT_ERRORS:
+                    pass
+            if waited.cancelled_caught:
+                await anyio.aclose_forcefully(self._stream)
+
+    def extra(self, attribute: Any, default: Any = None) -> Any:
+        try:
+            return self._stream.extra(attribute, default)
+        except OSError:
+            # A closed socket has no addresses left to report.
+            return default
+
+    def abort(self) -> None:
+        # anyio has no synchronous abort; a forced shutdown is the next
+        # best, and the reader stops at once (it releases the stream).
+        self._aborted = True
+        sock = self._stream.extra(SocketAttribute.raw_socket, None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.poke()
