@@ -47,6 +47,11 @@ async def client_handshake(
                         accept = event
                     elif isinstance(event, (TextMessage, BytesMessage)):
                         events.append(event)
+            # Frames right behind the 101 may call for pongs or a close
+            # reply: they go out before the application can answer anything.
+            reply = conn.data_to_send()
+            if reply:
+                await transport.send(reply)
     except TimeoutError:
         await _close(transport)
         raise HandshakeTimeout("opening handshake timed out") from None
@@ -58,8 +63,6 @@ async def client_handshake(
     except BaseException:
         await _close(transport)
         raise
-    # Frames right behind the 101 may have asked for pongs or a close
-    # reply: they are left in conn.data_to_send() for the transport.
     return events
 
 
@@ -106,7 +109,7 @@ async def accept(
         raise
     # Their messages are queued; what they call for (pongs, a close reply)
     # follows the 101 in the same write.
-    events = [event for event in conn.receive_data(b"") if isinstance(event, (TextMessage, BytesMessage))]
+    events: List[Event] = [e for e in conn.receive_data(b"") if isinstance(e, (TextMessage, BytesMessage))]
     data += conn.data_to_send()
     try:
         await transport.send(data)

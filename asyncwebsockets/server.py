@@ -9,7 +9,7 @@ import ssl as _ssl
 from collections import deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Deque, List, Optional, Sequence, Set, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, Deque, List, Optional, Sequence, Set, Union
 
 import anyio
 from anyio.abc import Listener, SocketAttribute, TaskGroup, TaskStatus
@@ -244,7 +244,7 @@ class WebSocketServer:
         self.close(code, reason, timeout)
         await self.wait_closed()
 
-    async def _run(self, accept: Callable[[TaskGroup], Awaitable[None]], task_status: TaskStatus["WebSocketServer"]) -> None:
+    async def _run(self, accept: Callable[[TaskGroup], Coroutine[Any, Any, None]], task_status: TaskStatus["WebSocketServer"]) -> None:
         """Serve until closed or cancelled, then shut down as :meth:`close` says.
 
         The connections live in a task group under a shield, so that

@@ -520,8 +520,8 @@ def test_close_handshake_client_first(codec: SimpleNamespace) -> None:
     assert server.receive_data(close) == [CloseConnection(1000, "bye")]
     assert server.state is ConnectionState.CLOSED and server.should_close_transport
     reply = server.data_to_send()
-    assert reply == b"\x88\x02\x03\xe8"  # the code echoed, unmasked
-    assert client.receive_data(reply) == [CloseConnection(1000, "")]
+    assert reply == b"\x88\x05\x03\xe8bye"  # code and reason echoed, unmasked
+    assert client.receive_data(reply) == [CloseConnection(1000, "bye")]
     assert client.state is ConnectionState.CLOSED and not client.should_close_transport
     assert client.data_to_send() == b""
     assert isinstance(client.closed_exception(), ConnectionClosedOK)
@@ -536,7 +536,7 @@ def test_close_handshake_server_first(codec: SimpleNamespace) -> None:
     assert client.closed and not client.should_close_transport  # the server closes TCP
     reply = client.data_to_send()
     assert close_code_of(reply) == 4001
-    assert server.receive_data(reply) == [CloseConnection(4001, "")]
+    assert server.receive_data(reply) == [CloseConnection(4001, "custom")]
     assert server.closed and server.should_close_transport
     assert server.data_to_send() == b""
     assert (client.close_code, client.close_reason) == (4001, "custom")

@@ -97,9 +97,11 @@ CASES: Dict[str, Case] = {
             "bob heard bob: hello",
         ]
     ),
-    "push.py": Case(["tick 0", "the server answered a ping in", "tick 1"]),
+    "push.py": Case(
+        ["tick 0", "the server answered a ping in", "tick 1", "server: the client left with 1000 'bye' after"]
+    ),
     "ping.py": Case(["round trip: ", "round trip while reading: ", "received: still here"]),
-    "keepalive.py": Case(["s: 1011 keepalive ping timeout"]),
+    "keepalive.py": Case(["echoed: hello", "s: 1011 keepalive ping timeout"]),
     "timeouts.py": Case(
         [
             "open: opening handshake timed out",
@@ -121,12 +123,19 @@ CASES: Dict[str, Case] = {
     ),
     "streams.py": Case(["over TCP", "in memory"] + ([] if sys.platform == "win32" else ["over a Unix socket"])),
     "shutdown.py": Case(
-        ["client: hello", "server: stopping on SIGTERM", "client: server closed with 1001 server shutting down"]
+        [
+            "client: hello",
+            "server: stopping on SIGTERM",
+            "server: open connections: 1",
+            "client: server closed with 1001 server shutting down",
+        ]
     ),
     "errors.py": Case(
         [
             "InvalidURI: 'http://example.com/' is not a ws:// or wss:// URL",
             "HandshakeRejected: 404 not here",
+            "log: ERROR asyncwebsockets.server: error in the connection handler for ('127.0.0.1', ",
+            "ZeroDivisionError: division by zero",
             "ConnectionClosed: 1011 internal error",
             "next client: still serving",
             "HandshakeError: cannot connect to 127.0.0.1:",

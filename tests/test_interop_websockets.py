@@ -231,8 +231,8 @@ async def test_their_server_closes_our_client(codec: SimpleNamespace, peer: Peer
             with pytest.raises(ConnectionClosed) as raised:
                 await ws.receive()
             assert (raised.value.code, raised.value.reason) == (code, reason)
-        # Their close_code/close_reason are our reply's: the code echoed, no reason.
-        assert await peer.get() == (code, "")
+        # Their close_code/close_reason are our reply's: code and reason echoed.
+        assert await peer.get() == (code, reason)
 
 
 async def test_our_close_without_code(codec: SimpleNamespace, peer: Peer) -> None:
@@ -490,7 +490,7 @@ async def test_their_client_closes_our_server(codec: SimpleNamespace, peer: Peer
             theirs = await peer.call(client, port)
             await done.wait()
             tg.cancel_scope.cancel()
-    assert theirs == (code, "")  # our reply echoes the code, without a reason
+    assert theirs == (code, reason)  # our reply echoes the code and the reason
     assert ours == [([TextMessage("first")], code, reason), (code, reason)]
 
 
@@ -867,7 +867,7 @@ async def test_raw_valid_edge_cases_our_server(codec: SimpleNamespace) -> None:
                 await raw.stream.send(frame(OP_CLOSE, close_payload(4321, "fin ✓".encode())))
                 after, close, masked = await raw.frames_until_close()
                 assert after == []
-                assert close == (4321, b"") and not masked  # the code echoed
+                assert close == (4321, "fin ✓".encode()) and not masked  # code and reason echoed
                 await raw.expect_eof()
             finally:
                 await raw.stream.aclose()

@@ -121,8 +121,8 @@ async def test_our_wss_server_our_client(codec: SimpleNamespace, pki: SimpleName
                 # The close handshake over TLS ends promptly, not at close_timeout.
                 with anyio.fail_after(3):
                     await ws.close(4000, "done ✓")
-            # Our side reports the peer's close frame: the code echoed, no reason.
-            assert (ws.close_code, ws.close_reason) == (4000, "")
+            # Our side reports the peer's close frame: code and reason echoed.
+            assert (ws.close_code, ws.close_reason) == (4000, "done ✓")
             with anyio.fail_after(5):
                 while len(server_side) < 2:
                     await anyio.sleep(0.01)

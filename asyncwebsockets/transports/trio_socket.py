@@ -84,7 +84,7 @@ class TrioSocketTransport(StreamTransport):
         while True:
             try:
                 with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
-                    self._waiting = scope  # type: ignore[assignment]
+                    self._waiting = scope
                     try:
                         await trio.lowlevel.wait_readable(sock)
                     finally:

@@ -1,7 +1,8 @@
 """How-to: the exceptions a client meets, and a server that survives its handlers."""
 
 import logging
-from functools import partial, wraps
+import sys
+from functools import partial
 
 import anyio
 
@@ -17,21 +18,6 @@ from asyncwebsockets import (
 )
 
 
-def survive(handler):
-    """Log a handler's exception instead of letting it stop the server."""
-
-    @wraps(handler)
-    async def wrapper(ws):
-        try:
-            await handler(ws)
-        except Exception:
-            logging.exception("handler failed")
-            await ws.close(1011, "internal error")
-
-    return wrapper
-
-
-@survive
 async def fragile(ws):
     async for message in ws:
         if message.data == "divide":
@@ -44,6 +30,9 @@ async def only_root(request):
 
 
 async def main():
+    # The server logs a failing handler, with its traceback.
+    logging.basicConfig(stream=sys.stdout, format="log: %(levelname)s %(name)s: %(message)s")
+
     # A bad URL is a ValueError, raised before any network activity.
     try:
         await create_websocket("http://example.com/")
@@ -59,6 +48,8 @@ async def main():
         except HandshakeRejected as exc:  # a HandshakeError
             print("HandshakeRejected:", exc.status_code, exc.body.decode())
 
+        # The handler fails: that connection is closed with 1011, and the
+        # error is logged on the "asyncwebsockets.server" logger.
         async with open_websocket(base + "/") as ws:
             await ws.send("divide")
             try:

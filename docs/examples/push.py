@@ -1,25 +1,21 @@
-"""How-to: a handler that only sends still needs a task that reads."""
+"""How-to: a handler that only sends; the connection is looked after anyway."""
 
 import anyio
 
-from asyncwebsockets import open_websocket, serve
-
-
-async def read_until_closed(ws, scope):
-    # Reading is what answers the client's pings and notices its close.
-    async for message in ws:
-        pass  # this feed ignores what clients say
-    scope.cancel()
+from asyncwebsockets import ConnectionClosed, open_websocket, serve
 
 
 async def ticker(ws):
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(read_until_closed, ws, tg.cancel_scope)
-        tick = 0
+    # No reading here: pings are answered and the client's close is
+    # noticed by the connection itself, and send() then raises.
+    tick = 0
+    try:
         while True:
             await ws.send(f"tick {tick}")
             tick += 1
             await anyio.sleep(0.05)
+    except ConnectionClosed as exc:
+        print(f"server: the client left with {exc.code} {exc.reason!r} after {tick} ticks")
 
 
 async def main():
@@ -30,7 +26,9 @@ async def main():
             with anyio.fail_after(5):
                 latency = await ws.ping()
             print(f"the server answered a ping in {latency * 1000:.1f} ms")
-            print((await ws.receive()).data)  # ticks read meanwhile are kept
+            print((await ws.receive()).data)  # ticks that came meanwhile are kept
+            await ws.close(1000, "bye")
+        await anyio.sleep(0.1)  # let the server print
         tg.cancel_scope.cancel()
 
 

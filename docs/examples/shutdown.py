@@ -22,7 +22,10 @@ async def run_server(host, port, *, task_status=anyio.TASK_STATUS_IGNORED):
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
                 print("server: stopping on", signal.Signals(signum).name)
-                tg.cancel_scope.cancel()  # stop accepting, close connections
+                print("server: open connections:", len(server.connections))
+                # Stop listening, close each connection with 1001, give the
+                # handlers up to 5 s to return, then cancel what is left.
+                await server.aclose(timeout=5)
                 break
 
 
