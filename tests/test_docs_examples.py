@@ -141,6 +141,14 @@ CASES: Dict[str, Case] = {
             "HandshakeError: cannot connect to 127.0.0.1:",
         ]
     ),
+    "log_records.py": Case(
+        [
+            "plain HTTP got: HTTP/1.1 426 Upgrade Required",
+            "asyncwebsockets.server ERROR error in the connection handler for ('127.0.0.1', ",
+            "RuntimeError: something went wrong",
+            "client saw: 1011 internal error",
+        ]
+    ),
     "limits.py": Case(
         ["got 1000 bytes", "too big: 1009 message exceeds 1024 bytes", "10485760 bytes, sha256 106d011ba0bf1ca5"]
     ),
