@@ -67,19 +67,39 @@ class AsyncioWakeup:
 
 
 class TrioWakeup:
-    __slots__ = ("_lot",)
+    """The sleeping tasks themselves, rescheduled by :meth:`set`.
+
+    Lighter than trio's ParkingLot, which keeps an ordered dict for each
+    of many idle connections.
+    """
+
+    __slots__ = ("_tasks",)
 
     def __init__(self) -> None:
-        import trio
-
-        self._lot = trio.lowlevel.ParkingLot()
+        self._tasks: List[Any] = []
 
     async def wait(self) -> None:
-        await self._lot.park()
+        from trio import lowlevel
+
+        task = lowlevel.current_task()
+        tasks = self._tasks
+        tasks.append(task)
+
+        def abort(_: Any) -> Any:
+            # Not rescheduled yet, so still in the list that set() has not taken.
+            self._tasks.remove(task)
+            return lowlevel.Abort.SUCCEEDED
+
+        await lowlevel.wait_task_rescheduled(abort)
 
     def set(self) -> None:
-        if self._lot:
-            self._lot.unpark_all()
+        tasks = self._tasks
+        if tasks:
+            from trio.lowlevel import reschedule
+
+            self._tasks = []
+            for task in tasks:
+                reschedule(task)
 
 
 def new_wakeup() -> Wakeup:

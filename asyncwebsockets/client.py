@@ -189,6 +189,6 @@ async def _start_client(
         transport, connection, host, target, list(subprotocols or ()), headers, open_timeout
     )
     ws = Websocket(transport, connection, settings, logger, events)
-    ws._start(None)
+    ws._start()
     logger.debug("connected to %s%s", host, target)
     return ws

@@ -24,8 +24,7 @@ import logging
 import math
 import os
 import time
-from collections import deque
-from typing import Any, Deque, Dict, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from wsproto.events import BytesMessage, Event, Pong, TextMessage
 
@@ -64,7 +63,10 @@ class Receiver:
     ) -> None:
         self.connection = connection
         self._transport = transport
-        self._events: Deque[Event] = deque(events)
+        # The queue: a list read from _head on, emptied when all is taken
+        # (an empty deque costs most of a kilobyte per idle connection).
+        self._events: List[Event] = list(events)
+        self._head = 0
         self._high, self._low = settings.queue_marks
         self.paused = False
         #: True once the transport is closed and nothing more will come.
@@ -108,7 +110,7 @@ class Receiver:
             if self._debug:
                 for event in events:
                     self._logger.debug("< %s", _describe(event))
-            if len(queue) >= self._high:
+            if len(queue) - self._head >= self._high:
                 self._queue_full()
             self.wakeup.set()
         if conn.state is not ConnectionState.OPEN:
@@ -129,8 +131,7 @@ class Receiver:
             # Closing: keep reading for the peer's close frame, but drop
             # what does not fit (RFC 6455 section 1.4 lets us discard it).
             queue = self._events
-            while len(queue) > self._high:
-                queue.pop()
+            del queue[self._head + int(self._high) :]
 
     def _closed_by_input(self) -> None:
         conn = self.connection
@@ -221,7 +222,7 @@ class Receiver:
     async def get(self) -> Event:
         """The next event; StopAsyncIteration once the connection is over and all are taken."""
         events = self._events
-        while not events:
+        while self._head >= len(events):
             if self.done:
                 raise StopAsyncIteration
             if self.connection.failure_pending:
@@ -229,15 +230,26 @@ class Receiver:
                 self.fail_pending()
                 continue
             await self.wakeup.wait()
-        event = events.popleft()
-        if self.paused and len(events) <= self._low:
+            events = self._events
+        head = self._head
+        event = events[head]
+        head += 1
+        if head == len(events):
+            events.clear()
+            head = 0
+        self._head = head
+        if self.paused and len(events) - head <= self._low:
             self.paused = False
             self._transport.resume_reading()
         return event
 
     @property
     def queued(self) -> int:
-        return len(self._events)
+        return len(self._events) - self._head
+
+    def pending(self) -> List[Event]:
+        """The queued events, oldest first (for inspection)."""
+        return self._events[self._head :]
 
     def fail_pending(self) -> None:
         """Fail the connection for the violation that followed the queued messages."""

@@ -96,7 +96,7 @@ async def create_websocket_server(
     """
     settings = settings_from(options, "create_websocket_server")
     ws = await _accept(as_transport(sock), filter, subprotocols, extra_headers, settings)
-    ws._start(None)
+    ws._start()
     return ws
 
 
@@ -183,7 +183,6 @@ class WebSocketServer:
         self._stop = anyio.Event()
         self._stopped = anyio.Event()
         self._idle: Optional[anyio.Event] = None
-        self._task_group: Optional[TaskGroup] = None
         self._stop_listening: Callable[[], Awaitable[None]] = _nothing
 
     # -- what it is --------------------------------------------------------------
@@ -257,7 +256,6 @@ class WebSocketServer:
                 outer.start_soon(self._watch)
                 with anyio.CancelScope(shield=True):
                     async with anyio.create_task_group() as connections:
-                        self._task_group = connections
                         connections.start_soon(accept, connections)
                         task_status.started(self)
                         await self._stop.wait()
@@ -301,7 +299,7 @@ class WebSocketServer:
         except Exception:
             logger.exception("error in the filter of a connection from %s", peer)
             return
-        ws._start(self._task_group)
+        ws._start()
         self._connections.add(ws)
         self._handlers += 1
         logger.debug("connection from %s open", peer)

@@ -15,7 +15,7 @@ import time
 from typing import Any, AsyncIterator, Iterable, List, Optional, Tuple, Union
 
 import anyio
-from anyio.abc import SocketAttribute, TaskGroup
+from anyio.abc import SocketAttribute
 from wsproto.events import Event, Message, Request
 
 from .connection import Connection, ConnectionState
@@ -61,9 +61,9 @@ class Websocket:
         self._receiver = Receiver(connection, transport, settings, logger, anyio.current_time(), events)
         self._debug = logger.isEnabledFor(logging.DEBUG)
 
-    def _start(self, task_group: Optional[TaskGroup]) -> None:
-        """Hand the connection to its transport for servicing (in ``task_group`` if it needs a task)."""
-        self._transport.start(self._receiver, task_group)
+    def _start(self) -> None:
+        """Hand the open connection to its transport, which services it from now on."""
+        self._transport.start(self._receiver)
 
     # -- what the connection is ----------------------------------------------
 

@@ -280,7 +280,7 @@ async def test_server_flooding_an_idle_client_is_bounded(codec: SimpleNamespace)
             assert flood_sent[0] < 32 << 20
             # At most the queue's 16 messages, plus what came with the read
             # that filled it, are kept.
-            queued = ws._receiver._events
+            queued = ws._receiver.pending()
             assert len(queued) <= 16 + (256 * 1024) // 65000 + 1
             assert sum(len(m.data) for m in queued) <= 16 * 65000 + 256 * 1024
         tg.cancel_scope.cancel()

@@ -28,7 +28,7 @@ import threading
 from typing import Any, Callable, List, Optional, cast
 
 import anyio
-from anyio.abc import SocketAttribute, TaskGroup
+from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSAttribute
 
 from .._wakeup import on_trio
@@ -198,7 +198,7 @@ class AsyncioTransport(asyncio.BufferedProtocol):
 
     # -- servicing the open connection -------------------------------------------
 
-    def start(self, sink: Sink, task_group: Optional[TaskGroup]) -> None:
+    def start(self, sink: Sink) -> None:
         self._sink = sink
         if self._lost:
             sink.eof_received()

@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any, Optional, Protocol, Tuple
 
 import anyio
-from anyio.abc import TaskGroup
 
 from ..connection import Connection
 
@@ -79,11 +78,14 @@ class Transport(Protocol):
         Raises one of :data:`TRANSPORT_ERRORS` when the connection is gone.
         """
 
-    def start(self, sink: Sink, task_group: Optional[TaskGroup]) -> None:
+    def start(self, sink: Sink) -> None:
         """Begin servicing the open connection (see the module docstring).
 
-        A transport that needs a task for that starts it in ``task_group``,
-        or, without one, in a task of its own that ends with the connection.
+        A transport that needs a task for that starts one of its own, outside
+        any task group (:func:`~asyncwebsockets._wakeup.spawn_detached`): it
+        ends when the connection does, which every way of making one
+        guarantees (``close()`` drops a connection that does not close in
+        time), and it never raises.
         """
 
     def set_write_limits(self, high: int, low: int) -> None:

@@ -21,7 +21,7 @@ from collections import deque
 from typing import Any, Deque, Optional, Union
 
 import anyio
-from anyio.abc import ByteStream, SocketAttribute, TaskGroup
+from anyio.abc import ByteStream, SocketAttribute
 
 from .._wakeup import Wakeup, new_wakeup, spawn_detached
 from ..connection import ConnectionState
@@ -48,13 +48,17 @@ class SendLock:
 
     def __init__(self) -> None:
         self._locked = False
-        self._waiters: Deque[anyio.Event] = deque()
+        # Made on first contention: an empty deque is most of a kilobyte,
+        # and most connections never contend.
+        self._waiters: Optional[Deque[anyio.Event]] = None
 
     async def __aenter__(self) -> None:
         if not self._locked:
             self._locked = True
             return
         event = anyio.Event()
+        if self._waiters is None:
+            self._waiters = deque()
         self._waiters.append(event)
         try:
             await event.wait()
@@ -63,6 +67,7 @@ class SendLock:
                 # Handed the lock just as we were cancelled: pass it on.
                 self._release()
             else:
+                assert self._waiters is not None
                 self._waiters.remove(event)
             raise
 
@@ -146,12 +151,11 @@ class StreamTransport:
                 self._waiting = None
         return None
 
-    def start(self, sink: Sink, task_group: Optional[TaskGroup]) -> None:
+    def start(self, sink: Sink) -> None:
+        # A task of its own, not one in a task group: anyio wraps each of
+        # those in cancel scopes of its own, kilobytes per idle connection.
         self._resume = new_wakeup()
-        if task_group is not None:
-            task_group.start_soon(self._service, sink)
-        else:
-            spawn_detached(self._service, sink)
+        spawn_detached(self._service, sink)
 
     async def _service(self, sink: Sink) -> None:
         """The reader task: everything a connection needs until its transport closes.
@@ -160,44 +164,41 @@ class StreamTransport:
         :func:`~asyncwebsockets._wakeup.spawn_detached`), so it never
         raises one: an unexpected error is logged and drops the connection.
         """
+        conn = sink.connection
+        eof = False
         try:
-            await self._service_until_closed(sink)
+            while True:
+                owed = conn.data_to_send()
+                if owed:
+                    try:
+                        await self.send(owed)
+                    except TRANSPORT_ERRORS:
+                        eof = True
+                        sink.eof_received()
+                        break
+                if conn.state is ConnectionState.CLOSED or self._aborted:
+                    break
+                if self._paused:
+                    assert self._resume is not None
+                    await self._resume.wait()
+                    continue
+                data = await self.receive_until(sink.next_tick)
+                if data is None:
+                    sink.tick(anyio.current_time())
+                elif data:
+                    sink.data_received(data)
+                else:
+                    eof = True
+                    sink.eof_received()
+                    break
+            if not (eof or self._aborted):
+                await self._linger(sink)
         except Exception:
             logger.exception("error servicing a connection; dropping it")
             self.abort()
         finally:
             await self.aclose()
             sink.finished()
-
-    async def _service_until_closed(self, sink: Sink) -> None:
-        conn = sink.connection
-        eof = False
-        while True:
-            owed = conn.data_to_send()
-            if owed:
-                try:
-                    await self.send(owed)
-                except TRANSPORT_ERRORS:
-                    eof = True
-                    sink.eof_received()
-                    break
-            if conn.state is ConnectionState.CLOSED or self._aborted:
-                break
-            if self._paused:
-                assert self._resume is not None
-                await self._resume.wait()
-                continue
-            data = await self.receive_until(sink.next_tick)
-            if data is None:
-                sink.tick(anyio.current_time())
-            elif data:
-                sink.data_received(data)
-            else:
-                eof = True
-                sink.eof_received()
-                break
-        if not (eof or self._aborted):
-            await self._linger(sink)
 
     async def _linger(self, sink: Sink) -> None:
         """Close the TCP connection the way RFC 6455 section 7.1.1 asks."""

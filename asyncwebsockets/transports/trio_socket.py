@@ -61,42 +61,39 @@ class TrioSocketTransport(StreamTransport):
         return await self.receive_until(None) or b""
 
     async def receive_until(self, deadline: Optional[float]) -> Optional[bytes]:
+        """The next bytes; None at ``deadline`` or when poked.
+
+        The socket is tried first; only when it has nothing do we sleep,
+        straight on trio's I/O manager (the stream's own ``receive`` would
+        try the socket again and wrap the wait in more layers), in this
+        same frame: an idle connection's reader waits here, and every frame
+        it keeps costs memory on each of them.
+        """
         await self._checkpoint_if_cancelled()
+        sock = self._sock
         try:
-            data = self._sock.recv(RECEIVE_SIZE)
+            data = sock.recv(RECEIVE_SIZE)
         except (BlockingIOError, InterruptedError):
-            return await self._wait_and_receive(deadline)
+            trio = self._trio
+            while True:
+                try:
+                    with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
+                        self._waiting = scope
+                        try:
+                            await trio.lowlevel.wait_readable(sock)
+                        finally:
+                            self._waiting = None
+                    if scope.cancelled_caught:
+                        return None
+                    return sock.recv(RECEIVE_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    continue  # woken without data after all: wait again
+                except (OSError, trio.ClosedResourceError):
+                    return b""
         except OSError:
             return b""
         await self._maybe_yield()
         return data
-
-    async def _wait_and_receive(self, deadline: Optional[float]) -> Optional[bytes]:
-        """Sleep until the socket is readable (or the deadline, or a poke), then read.
-
-        Straight on trio's I/O manager: the stream's own ``receive`` would
-        first try the socket again (it just said it has nothing) and wrap
-        the wait in more layers, and this is the path every message takes
-        when messages come one at a time.
-        """
-        trio = self._trio
-        sock = self._sock
-        while True:
-            try:
-                with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
-                    self._waiting = scope
-                    try:
-                        await trio.lowlevel.wait_readable(sock)
-                    finally:
-                        self._waiting = None
-                if scope.cancelled_caught:
-                    return None
-                return sock.recv(RECEIVE_SIZE)
-            except (BlockingIOError, InterruptedError):
-                # Woken without data after all: wait again.
-                continue
-            except (OSError, trio.ClosedResourceError):
-                return b""
 
     async def send(self, data: bytes, more: bool = False) -> None:
         async with self._lock:
