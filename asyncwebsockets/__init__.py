@@ -6,6 +6,7 @@ Events are :mod:`wsproto.events` objects; the frame codec is compiled
 """
 
 from ._speedups import SPEEDUPS
+from .version import __version__
 from .client import create_websocket, create_websocket_client, open_websocket, open_websocket_client
 from .exceptions import (
     ConnectionClosed,
@@ -29,7 +30,6 @@ from .server import (
 )
 from .websocket import Websocket
 
-__version__ = "1.0.0"
 
 __all__ = [
     "SPEEDUPS",

@@ -12,14 +12,16 @@ from __future__ import annotations
 from typing import List, Optional, Sequence, Union
 
 import anyio
+import h11
 from wsproto.events import AcceptConnection, BytesMessage, Event, Request, TextMessage
 
 from .connection import Connection
 from .exceptions import HandshakeError, HandshakeTimeout
+from .hooks import HTTPRequest, Response
 from .http import Headers
 from .transports.base import TRANSPORT_ERRORS, Transport
 
-__all__ = ["client_handshake", "receive_request", "accept", "reject"]
+__all__ = ["client_handshake", "receive_head", "parse_head", "respond", "receive_request", "accept", "reject"]
 
 
 async def client_handshake(
@@ -66,12 +68,68 @@ async def client_handshake(
     return events
 
 
-async def receive_request(transport: Transport, conn: Connection, open_timeout: Optional[float]) -> Request:
-    """Read the client's upgrade request; a bad one is answered (HTTP 4xx) and raises."""
+#: Bytes of request head read before it is handed to the parser anyway
+#: (which refuses what is too long).
+MAX_HEAD = 16 * 1024
+
+
+async def receive_head(transport: Transport, open_timeout: Optional[float]) -> bytes:
+    """Read up to the end of the request head (with whatever came with it), for the hooks to see."""
+    buffer = b""
+    try:
+        with anyio.fail_after(open_timeout):
+            while b"\r\n\r\n" not in buffer and len(buffer) < MAX_HEAD:
+                data = await transport.receive()
+                if not data:
+                    raise HandshakeError("connection closed before the opening handshake finished")
+                buffer += data
+    except TimeoutError:
+        await _close(transport)
+        raise HandshakeTimeout("opening handshake timed out") from None
+    except BaseException:
+        await _close(transport)
+        raise
+    return buffer
+
+
+def parse_head(head: bytes) -> Optional[HTTPRequest]:
+    """The request in ``head``, if it is one HTTP accepts (the handshake refuses it otherwise)."""
+    parser = h11.Connection(h11.SERVER)
+    try:
+        parser.receive_data(head)
+        event = parser.next_event()
+    except h11.RemoteProtocolError:
+        return None
+    if not isinstance(event, h11.Request):
+        return None
+    return HTTPRequest(
+        event.method.decode("ascii", "replace"),
+        event.target.decode("ascii", "replace"),
+        [(bytes(name), bytes(value)) for name, value in event.headers],
+    )
+
+
+async def respond(transport: Transport, response: Response) -> None:
+    """Send a hook's response instead of upgrading, then close."""
+    try:
+        await transport.send(response.to_bytes())
+    except TRANSPORT_ERRORS:
+        pass
+    finally:
+        await _close(transport)
+
+
+async def receive_request(
+    transport: Transport, conn: Connection, open_timeout: Optional[float], received: bytes = b""
+) -> Request:
+    """Read the client's upgrade request (after ``received``); a bad one is answered (HTTP 4xx) and raises."""
     try:
         with anyio.fail_after(open_timeout):
             while True:
-                data = await transport.receive()
+                if received:
+                    data, received = received, b""
+                else:
+                    data = await transport.receive()
                 if not data:
                     raise HandshakeError("connection closed before the opening handshake finished")
                 try:

@@ -63,6 +63,8 @@ class Receiver:
     ) -> None:
         self.connection = connection
         self._transport = transport
+        # Transports that let a waiting application task read for itself.
+        self._read_for_application = getattr(transport, "read_for_application", None)
         # The queue: a list read from _head on, emptied when all is taken
         # (an empty deque costs most of a kilobyte per idle connection).
         self._events: List[Event] = list(events)
@@ -229,7 +231,9 @@ class Receiver:
                 # Every message before the violation is taken: fail now.
                 self.fail_pending()
                 continue
-            await self.wakeup.wait()
+            reader = self._read_for_application
+            if reader is None or not await reader(self):
+                await self.wakeup.wait()
             events = self._events
         head = self._head
         event = events[head]

@@ -3,30 +3,32 @@
 from __future__ import annotations
 
 import logging
-import math
+import os
 import socket
 import ssl as _ssl
+import stat
 from collections import deque
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, Deque, List, Optional, Sequence, Set, Union
 
 import anyio
-from anyio.abc import Listener, SocketAttribute, TaskGroup, TaskStatus
+from anyio.abc import Listener, SocketAttribute, SocketListener, TaskGroup, TaskStatus
+from anyio.streams.stapled import MultiListener
 from anyio.streams.tls import TLSListener
-from wsproto.events import AcceptConnection, RejectConnection, Request
 
-from . import handshake
 from ._wakeup import AsyncioWakeup
-from .connection import Connection, ConnectionType
+from .accept import SERVER_HEADER, Filter, FilterResult, Reject, ServerOptions, accept_connection
 from .exceptions import ConnectionClosed, HandshakeError, HandshakeRejected
-from .http import Headers, header_list
-from .options import ConnectionOptions, Settings, Unpack, settings_from
+from .hooks import ProcessRequest, ProcessResponse
+from .http import Headers
+from .options import ConnectionOptions, Unpack, settings_from
 from .transports import TRANSPORT_ERRORS, Transport, as_transport, asyncio_native
 from .websocket import Websocket
 
 __all__ = [
     "Reject",
+    "Filter",
+    "FilterResult",
     "open_websocket_server",
     "create_websocket_server",
     "serve",
@@ -41,33 +43,15 @@ logger = logging.getLogger("asyncwebsockets.server")
 TLS_HANDSHAKE_TIMEOUT = 60.0
 
 
-@dataclass(frozen=True)
-class Reject:
-    """What a ``filter`` returns to refuse a request with a full HTTP response.
-
-    ``status_code`` is a 4xx or 5xx error, or a 3xx redirect (with a
-    ``Location`` header).
-    """
-
-    status_code: int = 403
-    headers: Headers = field(default_factory=list)
-    body: Union[bytes, str] = b""
-
-    def __post_init__(self) -> None:
-        if not 300 <= self.status_code <= 599:
-            raise ValueError(f"a rejection needs a 3xx, 4xx or 5xx status, not {self.status_code}")
-
-
-FilterResult = Union[bool, str, None, AcceptConnection, RejectConnection, Reject]
-Filter = Callable[[Request], Awaitable[FilterResult]]
-
-
 async def create_websocket_server(
     sock: Any,
     filter: Optional[Filter] = None,  # noqa: A002 - the 0.x name
     *,
     subprotocols: Optional[Sequence[str]] = None,
     extra_headers: Optional[Headers] = None,
+    process_request: Union[ProcessRequest, Sequence[ProcessRequest], None] = None,
+    process_response: Union[ProcessResponse, Sequence[ProcessResponse], None] = None,
+    server_header: Optional[str] = SERVER_HEADER,
     **options: Unpack[ConnectionOptions],
 ) -> Websocket:
     """Run the server handshake over ``sock``, an accepted stream; you close the result.
@@ -83,9 +67,16 @@ async def create_websocket_server(
     ``subprotocols`` is picked; if ``subprotocols`` is None, the client's
     first offer (what 0.x did).
 
+    ``process_request`` (a hook, or a list of them, sync or async) sees
+    every request first, plain HTTP included, and may answer it with an
+    :class:`~asyncwebsockets.hooks.Response` instead of upgrading;
+    ``process_response`` may adjust the 101 response (see
+    :mod:`asyncwebsockets.hooks`).  ``server_header`` is the ``Server``
+    header of the responses; None sends none.
+
     A malformed request is answered with HTTP 400 (405 for a method other
     than GET, 426 for plain HTTP or a wrong ``Sec-WebSocket-Version``) and
-    raises :class:`HandshakeError`; a refused one raises
+    raises :class:`HandshakeError`; a refused or hook-answered one raises
     :class:`HandshakeRejected`.  Both are ``ConnectionError``.
 
     The other options are the :class:`~asyncwebsockets.options.ConnectionOptions`;
@@ -94,59 +85,18 @@ async def create_websocket_server(
     asyncio, a plain TCP stream needs none: its servicing runs in the
     event loop's callbacks).
     """
-    settings = settings_from(options, "create_websocket_server")
-    ws = await _accept(as_transport(sock), filter, subprotocols, extra_headers, settings)
+    accepting = ServerOptions.make(
+        settings_from(options, "create_websocket_server"),
+        filter,
+        subprotocols,
+        extra_headers,
+        process_request,
+        process_response,
+        server_header,
+    )
+    ws = await accept_connection(as_transport(sock), accepting)
     ws._start()
     return ws
-
-
-async def _accept(
-    transport: Transport,
-    filter: Optional[Filter],  # noqa: A002
-    subprotocols: Optional[Sequence[str]],
-    extra_headers: Optional[Headers],
-    settings: Settings,
-) -> Websocket:
-    """The server handshake; the Websocket it makes is not serviced yet."""
-    conn = Connection(
-        ConnectionType.SERVER,
-        max_message_size=settings.max_message_size,
-        reassemble=settings.reassemble,
-        compression=settings.compression,
-    )
-    transport.set_write_limits(*settings.write_marks)
-    request = await handshake.receive_request(transport, conn, settings.open_timeout)
-    try:
-        decision: FilterResult = True if filter is None else await filter(request)
-    except BaseException:
-        await handshake.reject(transport, conn, 500, None, b"")
-        raise
-    headers = header_list(extra_headers)
-    if decision is True or isinstance(decision, str):
-        chosen = decision if isinstance(decision, str) else _pick_subprotocol(request, subprotocols)
-        events = await handshake.accept(transport, conn, chosen, headers)
-    elif isinstance(decision, AcceptConnection):
-        events = await handshake.accept(transport, conn, decision.subprotocol, headers + header_list(decision.extra_headers))
-    else:
-        if isinstance(decision, Reject):
-            status, reject_headers, body = decision.status_code, header_list(decision.headers), decision.body
-        elif isinstance(decision, RejectConnection):
-            status, reject_headers, body = decision.status_code, header_list(decision.headers), b""
-        else:
-            status, reject_headers, body = 403, [], b""
-        await handshake.reject(transport, conn, status, reject_headers, body)
-        raise HandshakeRejected(status, [], body if isinstance(body, bytes) else body.encode())
-    return Websocket(transport, conn, settings, logger, events)
-
-
-def _pick_subprotocol(request: Request, supported: Optional[Sequence[str]]) -> Optional[str]:
-    offered = request.subprotocols
-    if supported is None:
-        return offered[0] if offered else None
-    for name in offered:
-        if name in supported:
-            return name
-    return None
 
 
 @asynccontextmanager
@@ -284,12 +234,17 @@ class WebSocketServer:
 
     # -- one connection --------------------------------------------------------------
 
-    async def _serve_connection(self, handler: Handler, stream: Any, options: "_Options") -> None:
+    async def _serve_connection(self, handler: Handler, stream: Any, options: ServerOptions) -> None:
         """Handshake, handler, and the close that suits its end; never raises but cancellation."""
         transport = as_transport(stream)
         peer = _peer(transport)  # while the socket can still tell
         try:
-            ws = await _accept(transport, options.filter, options.subprotocols, options.extra_headers, options.settings)
+            ws = await accept_connection(transport, options)
+        except HandshakeRejected as exc:
+            # Refused by the filter, or answered by process_request (a
+            # health check, say): the server's own doing, no failure.
+            logger.debug("request from %s answered with HTTP %s", peer, exc.status_code)
+            return
         except HandshakeError as exc:
             logger.info("opening handshake from %s failed: %s", peer, exc)
             return
@@ -297,7 +252,7 @@ class WebSocketServer:
             logger.info("connection from %s lost during the opening handshake: %s", peer, exc)
             return
         except Exception:
-            logger.exception("error in the filter of a connection from %s", peer)
+            logger.exception("error in a filter or hook for a request from %s", peer)
             return
         ws._start()
         self._connections.add(ws)
@@ -329,22 +284,6 @@ class WebSocketServer:
         logger.debug("connection from %s closed: %s", peer, ws.close_code)
 
 
-@dataclass(frozen=True)
-class _Options:
-    """What every connection of one server is accepted with."""
-
-    filter: Optional[Filter]
-    subprotocols: Optional[Sequence[str]]
-    extra_headers: Optional[Headers]
-    settings: Settings
-
-
-def _options(caller: str, filter: Optional[Filter], subprotocols: Optional[Sequence[str]], extra_headers: Optional[Headers], options: Any) -> _Options:  # noqa: A002
-    """Refuse bad connection options when the server starts, not at its first client."""
-    header_list(extra_headers)
-    return _Options(filter, subprotocols, extra_headers, settings_from(options, caller))
-
-
 async def _nothing() -> None:
     pass
 
@@ -360,6 +299,9 @@ async def serve_listener(
     *,
     subprotocols: Optional[Sequence[str]] = None,
     extra_headers: Optional[Headers] = None,
+    process_request: Union[ProcessRequest, Sequence[ProcessRequest], None] = None,
+    process_response: Union[ProcessResponse, Sequence[ProcessResponse], None] = None,
+    server_header: Optional[str] = SERVER_HEADER,
     task_status: TaskStatus[WebSocketServer] = anyio.TASK_STATUS_IGNORED,
     **options: Unpack[ConnectionOptions],
 ) -> None:
@@ -367,16 +309,24 @@ async def serve_listener(
 
     See :func:`serve`: the same, on an anyio listener you made.
     """
-    settings = _options("serve_listener", filter, subprotocols, extra_headers, options)
-    server = WebSocketServer(settings.settings.close_timeout, listener)
-    await _serve_on_listener(server, handler, listener, settings, task_status)
+    accepting = ServerOptions.make(
+        settings_from(options, "serve_listener"),
+        filter,
+        subprotocols,
+        extra_headers,
+        process_request,
+        process_response,
+        server_header,
+    )
+    server = WebSocketServer(accepting.settings.close_timeout, listener)
+    await _serve_on_listener(server, handler, listener, accepting, task_status)
 
 
 async def _serve_on_listener(
     server: WebSocketServer,
     handler: Handler,
     listener: Listener[Any],
-    options: _Options,
+    options: ServerOptions,
     task_status: TaskStatus[WebSocketServer],
 ) -> None:
     accepting = anyio.CancelScope()
@@ -411,8 +361,14 @@ async def serve(
     *,
     ssl: Optional[_ssl.SSLContext] = None,
     backlog: int = 65536,
+    sock: Optional[socket.socket] = None,
+    path: Optional[str] = None,
+    reuse_port: bool = False,
     subprotocols: Optional[Sequence[str]] = None,
     extra_headers: Optional[Headers] = None,
+    process_request: Union[ProcessRequest, Sequence[ProcessRequest], None] = None,
+    process_response: Union[ProcessResponse, Sequence[ProcessResponse], None] = None,
+    server_header: Optional[str] = SERVER_HEADER,
     task_status: TaskStatus[WebSocketServer] = anyio.TASK_STATUS_IGNORED,
     **options: Unpack[ConnectionOptions],
 ) -> None:
@@ -422,10 +378,14 @@ async def serve(
     get the :class:`WebSocketServer` (its port, its connections, and
     :meth:`~WebSocketServer.close` to stop it) once it listens.  With no
     ``host``, it listens on every interface, IPv4 and IPv6, on one port.
+    Instead of a host and port it may listen on a Unix socket at ``path``,
+    or on ``sock``, a bound socket you made (say, one systemd passed in);
+    ``reuse_port=True`` lets several processes listen on the same port,
+    the kernel sharing the connections out (Linux, BSD).
 
     Each connection runs ``handler(ws)`` in its own task once the handshake
-    succeeds (``filter``, ``subprotocols``, ``extra_headers`` and the
-    :class:`~asyncwebsockets.options.ConnectionOptions` are those of
+    succeeds (``filter``, ``subprotocols``, ``extra_headers``, the hooks and
+    the :class:`~asyncwebsockets.options.ConnectionOptions` are those of
     :func:`create_websocket_server`).  Failed handshakes are answered,
     logged and dropped.  When the handler returns, the connection is closed
     with 1000; if it raises, the error is logged on the
@@ -438,21 +398,69 @@ async def serve(
     with 1001, waits up to ``close_timeout`` for the handlers to return,
     and cancels those that have not.
     """
-    settings = _options("serve", filter, subprotocols, extra_headers, options)
-    timeout = settings.settings.open_timeout
+    accepting = ServerOptions.make(
+        settings_from(options, "serve"),
+        filter,
+        subprotocols,
+        extra_headers,
+        process_request,
+        process_response,
+        server_header,
+    )
+    timeout = accepting.settings.open_timeout
     tls_timeout = TLS_HANDSHAKE_TIMEOUT if timeout is None else timeout
-    listener: Listener[Any] = await anyio.create_tcp_listener(local_host=host, local_port=port, backlog=backlog)
+    sockets = await _listening_sockets(host, port, backlog, sock, path, reuse_port)
+    server = WebSocketServer(accepting.settings.close_timeout)
     if asyncio_native.enabled():
-        # Sockets made by anyio (one port for IPv4 and IPv6), served by asyncio.
-        sockets = [inner.extra(SocketAttribute.raw_socket).dup() for inner in getattr(listener, "listeners", [listener])]
-        await listener.aclose()
-        server = WebSocketServer(settings.settings.close_timeout)
-        await _serve_asyncio(server, handler, sockets, ssl, backlog, tls_timeout, settings, task_status)
+        await _serve_asyncio(server, handler, sockets, ssl, backlog, tls_timeout, accepting, task_status)
         return
+    listeners: List[Listener[Any]] = [await SocketListener.from_socket(one) for one in sockets]
+    listener: Listener[Any] = listeners[0] if len(listeners) == 1 else MultiListener(listeners)
     if ssl is not None:
         listener = _QuietTLSListener(listener, ssl, standard_compatible=False, handshake_timeout=tls_timeout)
-    server = WebSocketServer(settings.settings.close_timeout, listener)
-    await _serve_on_listener(server, handler, listener, settings, task_status)
+    server.listener = listener
+    await _serve_on_listener(server, handler, listener, accepting, task_status)
+
+
+async def _listening_sockets(
+    host: Optional[str], port: int, backlog: int, sock: Optional[socket.socket], path: Optional[str], reuse_port: bool
+) -> List[socket.socket]:
+    """The sockets to listen on: the one given, a Unix socket, or TCP ones made by anyio.
+
+    anyio knows how to listen on every interface with one port for IPv4
+    and IPv6; its sockets are taken over (duplicated, then its listener
+    closed), so that either backend can serve them its own way.
+    """
+    if sock is not None:
+        if host is not None or path is not None or port:
+            raise TypeError("serve() takes a sock, or a path, or a host and port; not several")
+        sock.setblocking(False)
+        sock.listen(backlog)
+        return [sock]
+    if path is not None:
+        if host is not None or port:
+            raise TypeError("serve() takes a path, or a host and port; not both")
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            if stat.S_ISSOCK(os.stat(path).st_mode):
+                os.unlink(path)  # left behind by an earlier server
+        except FileNotFoundError:
+            pass
+        try:
+            unix.bind(path)
+            unix.listen(backlog)
+        except BaseException:
+            unix.close()
+            raise
+        unix.setblocking(False)
+        return [unix]
+    listener = await anyio.create_tcp_listener(
+        local_host=host, local_port=port, backlog=backlog, reuse_port=reuse_port
+    )
+    inner = getattr(listener, "listeners", [listener])
+    sockets = [one.extra(SocketAttribute.raw_socket).dup() for one in inner]
+    await listener.aclose()
+    return sockets
 
 
 class _QuietTLSListener(TLSListener):
@@ -478,7 +486,7 @@ async def _serve_asyncio(
     ssl: Optional[_ssl.SSLContext],
     backlog: int,
     tls_timeout: float,
-    options: _Options,
+    options: ServerOptions,
     task_status: TaskStatus[WebSocketServer],
 ) -> None:
     """:func:`serve` on asyncio's own server and protocol callbacks (see asyncio_native).

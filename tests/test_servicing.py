@@ -464,3 +464,23 @@ async def test_asyncio_server_and_client_use_the_callback_transport(codec: Simpl
         async with open_websocket(server.url) as ws:
             assert isinstance(ws.transport, asyncio_native.AsyncioTransport)
         tg.cancel_scope.cancel()
+
+
+async def test_pings_answered_while_the_application_works_between_reads(codec: SimpleNamespace) -> None:
+    """An application that read a message and then works: the connection answers pings meanwhile."""
+    with anyio.fail_after(10):
+        async with ws_and_raw("socketpair") as (ws, raw):
+            for round_ in range(3):
+                await raw.send_frame(1, f"job {round_}".encode())
+                assert (await ws.receive()).data == f"job {round_}"
+                # The application now works on its job, not reading...
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(anyio.sleep, 0.3)
+                    begin = anyio.current_time()
+                    await raw.send_frame(9, b"are you there")
+                    assert await raw.read_frame() == (True, 10, b"are you there")
+                    assert anyio.current_time() - begin < 0.2
+            # ... and what came meanwhile is still there, in order.
+            for number in range(20):
+                await raw.send_frame(2, bytes([number]))
+            assert [(await ws.receive()).data for _ in range(20)] == [bytes([n]) for n in range(20)]

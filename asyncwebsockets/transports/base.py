@@ -48,6 +48,11 @@ class Sink(Protocol):
     next_tick: float
     #: Whether the application's queue is full, so reading should stop.
     paused: bool
+    #: Wakes the application's tasks waiting for messages.
+    wakeup: Any
+    @property
+    def queued(self) -> int:
+        """Messages waiting for the application."""
 
     def data_received(self, data: bytes) -> None: ...
 

@@ -14,22 +14,28 @@ a lock, because a stream write is not atomic.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import socket
+import weakref
 from collections import deque
-from typing import Any, Deque, Optional, Union
+from typing import Any, Callable, Deque, Dict, Optional, Union
 
 import anyio
 from anyio.abc import ByteStream, SocketAttribute
 
-from .._wakeup import Wakeup, new_wakeup, spawn_detached
+from .._wakeup import Wakeup, new_wakeup, on_trio, spawn_detached
 from ..connection import ConnectionState
 from .base import RECEIVE_SIZE, TRANSPORT_ERRORS, Sink
 
 __all__ = ["StreamTransport", "TrioStreamAdapter", "SendLock"]
 
 logger = logging.getLogger("asyncwebsockets")
+
+#: Seconds the reader task leaves the socket to an application that just
+#: took a message, expecting it back for the next (see read_for_application).
+GRACE = 0.005
 
 #: Seconds closing a stream may take (a TLS stream may wait for the peer's
 #: close_notify) before it is dropped.
@@ -111,6 +117,73 @@ class TrioStreamAdapter:
         return default
 
 
+class _Watchdog:
+    """Wakes the readers whose application went away with the socket, one per event loop.
+
+    An application task that reads for itself (see
+    :meth:`StreamTransport.read_for_application`) leaves the reader task
+    parked when it takes a message; if it is not back within ``GRACE``
+    seconds, this wakes the reader.  Recording a departure is a dict
+    insertion, where a timer per departure would cost a cancel scope's
+    deadline change, several microseconds on trio, for every message.  The
+    watchdog ticks every ``GRACE`` while it has work and ends after a
+    quiet spell; the next departure starts it again.
+    """
+
+    _loops: "weakref.WeakKeyDictionary[Any, _Watchdog]" = weakref.WeakKeyDictionary()
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.away: Dict[StreamTransport, float] = {}
+        self._clock = clock
+        self._ticking = False
+
+    @classmethod
+    def of_this_loop(cls) -> "_Watchdog":
+        key: Any
+        clock: Callable[[], float]
+        if on_trio():
+            import trio
+
+            key, clock = trio.lowlevel.current_root_task(), trio.current_time
+        else:
+            key = asyncio.get_running_loop()
+            clock = key.time
+        watchdog = cls._loops.get(key)
+        if watchdog is None:
+            watchdog = cls._loops[key] = cls(clock)
+        return watchdog
+
+    def leave(self, transport: "StreamTransport") -> None:
+        self.away[transport] = self._clock() + GRACE
+        if not self._ticking:
+            self._ticking = True
+            spawn_detached(self._tick)
+
+    async def _tick(self) -> None:
+        quiet = 0
+        try:
+            while quiet < 20:
+                await anyio.sleep(GRACE)
+                away = self.away
+                if not away:
+                    quiet += 1
+                    continue
+                quiet = 0
+                now = self._clock()
+                for transport, due in list(away.items()):
+                    if due <= now:
+                        del away[transport]
+                        transport._wake_reader()
+        except BaseException:
+            # Cancelled with its event loop: wake everyone left, once.
+            for transport in list(self.away):
+                transport._wake_reader()
+            self.away.clear()
+            raise
+        finally:
+            self._ticking = False
+
+
 class StreamTransport:
     """A transport over an anyio byte stream."""
 
@@ -120,6 +193,13 @@ class StreamTransport:
         self._aborted = False
         self._lock = SendLock()
         self._paused = False
+        # While an application task waits for a message it reads the
+        # socket itself (see read_for_application), and the reader task
+        # stands aside, parked in _parked.
+        self._application_reads = False
+        self._application_waits = False
+        self._parked: Optional[anyio.CancelScope] = None
+        self._watchdog: Optional[_Watchdog] = None
         self._resume: Optional[Wakeup] = None
         # The scope of a read that is waiting, so that poke() can interrupt it.
         self._waiting: Optional[anyio.CancelScope] = None
@@ -141,8 +221,14 @@ class StreamTransport:
         except TRANSPORT_ERRORS:
             return b""
 
-    async def receive_until(self, deadline: Optional[float]) -> Optional[bytes]:
-        """The next bytes; None at ``deadline`` (on anyio's clock) or when poked."""
+    async def receive_until(self, deadline: Optional[float], interruptible: bool = True) -> Optional[bytes]:
+        """The next bytes; None at ``deadline`` (on anyio's clock) or when poked.
+
+        ``interruptible=False`` (with no deadline) saves the cancel scope
+        that lets :meth:`poke` interrupt the wait.
+        """
+        if not interruptible and (deadline is None or deadline == math.inf):
+            return await self.receive()
         with anyio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
             self._waiting = scope
             try:
@@ -178,9 +264,15 @@ class StreamTransport:
                         break
                 if conn.state is ConnectionState.CLOSED or self._aborted:
                     break
-                if self._paused:
-                    assert self._resume is not None
-                    await self._resume.wait()
+                if self._paused or self._application_reads:
+                    await self._park(math.inf)
+                    continue
+                if self._application_waits:
+                    # An application task waits for a message: it will read
+                    # for itself, unless it does not come within the grace.
+                    self._application_waits = False
+                    sink.wakeup.set()
+                    await self._park(anyio.current_time() + GRACE)
                     continue
                 data = await self.receive_until(sink.next_tick)
                 if data is None:
@@ -199,6 +291,78 @@ class StreamTransport:
         finally:
             await self.aclose()
             sink.finished()
+
+    async def _park(self, deadline: float) -> None:
+        """Wait (the reader task) until resumed, or until ``deadline``, which others may move."""
+        assert self._resume is not None
+        with anyio.CancelScope(deadline=deadline) as self._parked:
+            await self._resume.wait()
+        self._parked = None
+
+    async def read_for_application(self, sink: Sink) -> bool:
+        """Service the connection in the application's task while it waits for a message.
+
+        Handing each message from the reader task to the application task
+        costs a task switch, which with one message at a time is a large
+        share of the round trip on trio.  So an application task that
+        finds the queue empty does the reading itself, and the reader task
+        stands aside, parked.  When the application takes its message and
+        goes off to work on it, the reader is not woken (that would cost
+        the switch again): the event loop's :class:`_Watchdog` wakes it
+        if the application is not back within ``GRACE`` seconds.  So pings
+        still get answered, within a few milliseconds, while the
+        application is busy.
+
+        Returns False when the application has to wait instead (another
+        task reads, reading is paused, the connection is closing).
+        """
+        conn = sink.connection
+        if self._application_reads or self._paused or self._closed or conn.state is not ConnectionState.OPEN:
+            return False
+        if self._parked is None:
+            # The reader is at work or waits on the stream (which one task
+            # at a time may do): ask it to step aside, and to wake us when
+            # it has.
+            self._application_waits = True
+            if self._waiting is not None:
+                self._waiting.cancel()
+            return False
+        self._application_reads = True
+        watchdog = self._watchdog
+        if watchdog is None:
+            watchdog = self._watchdog = _Watchdog.of_this_loop()
+        watchdog.away.pop(self, None)
+        try:
+            while sink.queued == 0 and conn.state is ConnectionState.OPEN and not self._aborted:
+                # Only the reader task needs to be woken early; without a
+                # keepalive deadline this read needs no cancel scope.
+                data = await self.receive_until(sink.next_tick, interruptible=False)
+                if data is None:
+                    sink.tick(anyio.current_time())
+                elif data:
+                    sink.data_received(data)
+                else:
+                    sink.eof_received()
+                    break
+                # Pongs and replies go out at once; the reader closes TCP.
+                if conn.state is ConnectionState.OPEN:
+                    owed = conn.data_to_send()
+                    if owed:
+                        await self.send(owed)
+        except TRANSPORT_ERRORS:
+            sink.eof_received()
+        finally:
+            self._application_reads = False
+            if conn.state is not ConnectionState.OPEN or self._aborted:
+                self._wake_reader()
+            else:
+                watchdog.leave(self)
+        return True
+
+    def _wake_reader(self) -> None:
+        """Wake the reader task from its park (the application is gone, or the end has come)."""
+        if self._resume is not None:
+            self._resume.set()
 
     async def _linger(self, sink: Sink) -> None:
         """Close the TCP connection the way RFC 6455 section 7.1.1 asks."""

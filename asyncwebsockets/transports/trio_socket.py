@@ -58,9 +58,12 @@ class TrioSocketTransport(StreamTransport):
         self._operations = 0
 
     async def receive(self) -> bytes:
-        return await self.receive_until(None) or b""
+        while True:
+            data = await self.receive_until(None)
+            if data is not None:
+                return data
 
-    async def receive_until(self, deadline: Optional[float]) -> Optional[bytes]:
+    async def receive_until(self, deadline: Optional[float], interruptible: bool = True) -> Optional[bytes]:
         """The next bytes; None at ``deadline`` or when poked.
 
         The socket is tried first; only when it has nothing do we sleep,
@@ -75,21 +78,25 @@ class TrioSocketTransport(StreamTransport):
             data = sock.recv(RECEIVE_SIZE)
         except (BlockingIOError, InterruptedError):
             trio = self._trio
-            while True:
-                try:
-                    with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
-                        self._waiting = scope
-                        try:
-                            await trio.lowlevel.wait_readable(sock)
-                        finally:
-                            self._waiting = None
-                    if scope.cancelled_caught:
-                        return None
+            try:
+                if not interruptible and (deadline is None or deadline == math.inf):
+                    await trio.lowlevel.wait_readable(sock)
                     return sock.recv(RECEIVE_SIZE)
-                except (BlockingIOError, InterruptedError):
-                    continue  # woken without data after all: wait again
-                except (OSError, trio.ClosedResourceError):
-                    return b""
+                with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
+                    self._waiting = scope
+                    try:
+                        await trio.lowlevel.wait_readable(sock)
+                    finally:
+                        self._waiting = None
+                if scope.cancelled_caught:
+                    return None
+                return sock.recv(RECEIVE_SIZE)
+            except (BlockingIOError, InterruptedError):
+                # Woken without data after all (another task may have
+                # read it): the caller looks again.
+                return None
+            except (OSError, trio.ClosedResourceError):
+                return b""
         except OSError:
             return b""
         await self._maybe_yield()

@@ -1,0 +1,172 @@
+"""Accepting one connection on a server: HTTP hooks, the filter, and the handshake.
+
+Everything a server decides about a request happens here, in order:
+``process_request`` may answer any request (plain HTTP included) without
+upgrading; a valid upgrade request then goes to the ``filter``, which
+accepts (with a subprotocol and headers) or refuses it; ``process_response``
+may adjust the 101 response, or replace it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, List, Optional, Sequence, Tuple, Union
+
+from wsproto.events import AcceptConnection, RejectConnection, Request
+
+from . import handshake
+from .connection import Connection, ConnectionType
+from .exceptions import HandshakeRejected
+from .hooks import ProcessRequest, ProcessResponse, Response, run_hooks
+from .http import Headers, header_list
+from .options import Settings
+from .transports import Transport
+from .version import __version__
+from .websocket import Websocket
+
+__all__ = ["Reject", "Filter", "FilterResult", "ServerOptions", "accept_connection", "SERVER_HEADER"]
+
+logger = logging.getLogger("asyncwebsockets.server")
+
+#: The ``Server`` header a server sends unless told otherwise.
+SERVER_HEADER = f"Python/{sys.version_info[0]}.{sys.version_info[1]} asyncwebsockets/{__version__}"
+
+
+@dataclass(frozen=True)
+class Reject:
+    """What a ``filter`` returns to refuse a request with a full HTTP response.
+
+    ``status_code`` is a 4xx or 5xx error, or a 3xx redirect (with a
+    ``Location`` header).
+    """
+
+    status_code: int = 403
+    headers: Headers = field(default_factory=list)
+    body: Union[bytes, str] = b""
+
+    def __post_init__(self) -> None:
+        if not 300 <= self.status_code <= 599:
+            raise ValueError(f"a rejection needs a 3xx, 4xx or 5xx status, not {self.status_code}")
+
+
+FilterResult = Union[bool, str, None, AcceptConnection, RejectConnection, Reject]
+Filter = Callable[[Request], Awaitable[FilterResult]]
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How a server accepts each connection; checked once, shared by all of them."""
+
+    filter: Optional[Filter] = None
+    subprotocols: Optional[Sequence[str]] = None
+    extra_headers: List[Tuple[bytes, bytes]] = field(default_factory=list)
+    process_request: Union[ProcessRequest, Sequence[ProcessRequest], None] = None
+    process_response: Union[ProcessResponse, Sequence[ProcessResponse], None] = None
+    settings: Settings = field(default_factory=Settings)
+
+    @classmethod
+    def make(
+        cls,
+        settings: Settings,
+        filter: Optional[Filter] = None,  # noqa: A002 - the 0.x name
+        subprotocols: Optional[Sequence[str]] = None,
+        extra_headers: Optional[Headers] = None,
+        process_request: Union[ProcessRequest, Sequence[ProcessRequest], None] = None,
+        process_response: Union[ProcessResponse, Sequence[ProcessResponse], None] = None,
+        server_header: Optional[str] = SERVER_HEADER,
+    ) -> "ServerOptions":
+        headers = header_list(extra_headers)
+        if server_header is not None and not any(name.lower() == b"server" for name, _ in headers):
+            headers.append((b"Server", server_header.encode("latin-1")))
+        for name, hooks in (("process_request", process_request), ("process_response", process_response)):
+            for hook in hooks if isinstance(hooks, (list, tuple)) else () if hooks is None else (hooks,):
+                if not callable(hook):
+                    raise TypeError(f"{name} is a callable or a sequence of them, not {hook!r}")
+        return cls(filter, subprotocols, headers, process_request, process_response, settings)
+
+
+async def accept_connection(transport: Transport, options: ServerOptions) -> Websocket:
+    """The server's side of the opening handshake; the Websocket it makes is not serviced yet.
+
+    Raises :class:`~asyncwebsockets.exceptions.HandshakeRejected` when a
+    hook or the filter answered the request without upgrading, and
+    :class:`~asyncwebsockets.exceptions.HandshakeError` for a bad request
+    (answered with HTTP 4xx); an exception in a hook or the filter is
+    answered with HTTP 500 and propagates.
+    """
+    settings = options.settings
+    conn = Connection(
+        ConnectionType.SERVER,
+        max_message_size=settings.max_message_size,
+        reassemble=settings.reassemble,
+        compression=settings.compression,
+    )
+    transport.set_write_limits(*settings.write_marks)
+    received = b""
+    http_request = None
+    if options.process_request is not None or options.process_response is not None:
+        received = await handshake.receive_head(transport, settings.open_timeout)
+        http_request = handshake.parse_head(received)
+        if http_request is not None and options.process_request is not None:
+            response = await _call_hooks(transport, options.process_request, http_request)
+            if response is not None:
+                await _answer(transport, options, response)
+    request = await handshake.receive_request(transport, conn, settings.open_timeout, received)
+    try:
+        decision: FilterResult = True if options.filter is None else await options.filter(request)
+    except BaseException:
+        await handshake.reject(transport, conn, 500, None, b"")
+        raise
+    headers = list(options.extra_headers)
+    if decision is True or isinstance(decision, str):
+        subprotocol = decision if isinstance(decision, str) else _pick_subprotocol(request, options.subprotocols)
+    elif isinstance(decision, AcceptConnection):
+        subprotocol = decision.subprotocol
+        headers += header_list(decision.extra_headers)
+    else:
+        if isinstance(decision, Reject):
+            status, reject_headers, body = decision.status_code, header_list(decision.headers), decision.body
+        elif isinstance(decision, RejectConnection):
+            status, reject_headers, body = decision.status_code, header_list(decision.headers), b""
+        else:
+            status, reject_headers, body = 403, [], b""
+        await handshake.reject(transport, conn, status, reject_headers, body)
+        raise HandshakeRejected(status, [], body if isinstance(body, bytes) else body.encode())
+    if options.process_response is not None and http_request is not None:
+        switching = Response(101, headers)
+        replaced = await _call_hooks(transport, options.process_response, http_request, switching)
+        if replaced is not None and replaced.status_code != 101:
+            await _answer(transport, options, replaced)
+        headers = header_list((replaced or switching).headers)
+    events = await handshake.accept(transport, conn, subprotocol, headers)
+    return Websocket(transport, conn, settings, logger, events)
+
+
+async def _call_hooks(transport: Transport, hooks: object, *args: object) -> Optional[Response]:
+    try:
+        return await run_hooks(hooks, *args)  # type: ignore[arg-type]
+    except BaseException:
+        await handshake.respond(transport, Response(500, body="internal server error\n"))
+        raise
+
+
+async def _answer(transport: Transport, options: ServerOptions, response: Response) -> None:
+    """Send a hook's own response (with our Server header) and give up on upgrading."""
+    headers = header_list(response.headers)
+    if not any(name.lower() == b"server" for name, _ in headers):
+        headers += [(name, value) for name, value in options.extra_headers if name.lower() == b"server"]
+    body = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
+    await handshake.respond(transport, Response(response.status_code, headers, body))
+    raise HandshakeRejected(response.status_code, headers, body)
+
+
+def _pick_subprotocol(request: Request, supported: Optional[Sequence[str]]) -> Optional[str]:
+    offered = request.subprotocols
+    if supported is None:
+        return offered[0] if offered else None
+    for name in offered:
+        if name in supported:
+            return name
+    return None

@@ -1,0 +1,206 @@
+"""Answering HTTP requests on a WebSocket server: health checks, redirects, authentication.
+
+A server's ``process_request`` hook sees every request before the
+WebSocket handshake, plain HTTP ones included, and may answer it with a
+:class:`Response` instead of upgrading: a load balancer's health check, a
+redirect, a 401 asking for credentials.  ``process_response`` may adjust
+(or replace) the 101 response of a request that is accepted.  The two
+helpers here build ``process_request`` hooks for what servers need most
+often: an Origin allow-list and HTTP Basic authentication.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import inspect
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from .http import Headers, header_list, reason_phrase
+
+__all__ = [
+    "HTTPRequest",
+    "Response",
+    "ProcessRequest",
+    "ProcessResponse",
+    "check_origin",
+    "basic_auth",
+    "run_hooks",
+]
+
+
+@dataclass(frozen=True)
+class HTTPRequest:
+    """An HTTP request as a server received it, before any WebSocket handshake.
+
+    ``headers`` keeps the client's order and repeated names, names in lower
+    case; :meth:`header` finds one.
+    """
+
+    method: str
+    target: str
+    headers: List[Tuple[bytes, bytes]]
+
+    @property
+    def path(self) -> str:
+        """The target without its query string."""
+        return self.target.partition("?")[0]
+
+    def header(self, name: str) -> Optional[str]:
+        """The value of header ``name`` (any case), or None; the first one if repeated."""
+        wanted = name.lower().encode("ascii")
+        for key, value in self.headers:
+            if key == wanted:
+                return value.decode("latin-1")
+        return None
+
+    @property
+    def is_upgrade(self) -> bool:
+        """Whether this asks for a WebSocket (``Upgrade: websocket``)."""
+        upgrade = self.header("upgrade") or ""
+        return "websocket" in upgrade.lower()
+
+
+@dataclass
+class Response:
+    """An HTTP response for a hook to send in place of upgrading, or the 101 to adjust.
+
+    ``headers`` may be a mapping or (name, value) pairs; ``body`` is sent
+    with a ``Content-Length``.
+    """
+
+    status_code: int = 200
+    headers: Headers = field(default_factory=list)
+    body: Union[bytes, str] = b""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.status_code, int) or not 100 <= self.status_code <= 599:
+            raise ValueError(f"an HTTP status is a number from 100 to 599, not {self.status_code!r}")
+        if not isinstance(self.body, (bytes, str)):
+            raise TypeError(f"a response body is bytes or str, not {type(self.body).__name__}")
+        header_list(self.headers)  # a TypeError now, not when it is sent
+
+    @classmethod
+    def redirect(cls, location: str, status_code: int = 302) -> "Response":
+        """A redirect to ``location`` (301, 302, 303, 307 or 308)."""
+        if status_code not in (301, 302, 303, 307, 308):
+            raise ValueError(f"a redirect is 301, 302, 303, 307 or 308, not {status_code}")
+        return cls(status_code, [("Location", location)])
+
+    def to_bytes(self) -> bytes:
+        """The response on the wire; the connection closes after it."""
+        body = self.body.encode("utf-8") if isinstance(self.body, str) else self.body
+        headers = header_list(self.headers)
+        names = {name.lower() for name, _ in headers}
+        if b"content-type" not in names and body:
+            headers.append((b"Content-Type", b"text/plain; charset=utf-8"))
+        if b"content-length" not in names:
+            headers.append((b"Content-Length", b"%d" % len(body)))
+        if b"connection" not in names:
+            headers.append((b"Connection", b"close"))
+        lines = [b"HTTP/1.1 %d %s" % (self.status_code, reason_phrase(self.status_code))]
+        lines += [name + b": " + value for name, value in headers]
+        return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+#: ``process_request``: sync or async, None to go on with the handshake.
+ProcessRequest = Callable[[HTTPRequest], Union[Optional[Response], Awaitable[Optional[Response]]]]
+#: ``process_response``: gets the request and the 101 about to be sent; may
+#: change its headers, or return another response to send instead.
+ProcessResponse = Callable[[HTTPRequest, Response], Union[Optional[Response], Awaitable[Optional[Response]]]]
+
+
+async def run_hooks(
+    hooks: Union[None, Callable[..., object], Sequence[Callable[..., object]]], *args: object
+) -> Optional[Response]:
+    """Call each hook in turn with ``args``; the first response any returns, or None."""
+    if hooks is None:
+        return None
+    for hook in hooks if isinstance(hooks, (list, tuple)) else (hooks,):
+        result = hook(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        if result is not None:
+            if not isinstance(result, Response):
+                raise TypeError(f"a hook returns a Response or None, not {type(result).__name__}")
+            return result
+    return None
+
+
+def check_origin(allowed: Iterable[Optional[str]]) -> ProcessRequest:
+    """A ``process_request`` hook refusing WebSocket requests from other origins with 403.
+
+    ``allowed`` lists origins such as ``"https://example.com"``; include
+    None to let through clients that send no ``Origin`` (programs rather
+    than browsers).  Browsers always send it, and it is what keeps a page
+    on another site from using its visitors' cookies on your server.
+    """
+    origins = set(allowed)
+
+    def hook(request: HTTPRequest) -> Optional[Response]:
+        if not request.is_upgrade:
+            return None
+        if request.header("origin") in origins:
+            return None
+        return Response(403, body="origin not allowed\n")
+
+    return hook
+
+
+def basic_auth(
+    realm: str,
+    credentials: Union[Mapping[str, str], Iterable[Tuple[str, str]], None] = None,
+    *,
+    check: Optional[Callable[[str, str], Union[bool, Awaitable[bool]]]] = None,
+) -> ProcessRequest:
+    """A ``process_request`` hook asking for HTTP Basic credentials (RFC 7617).
+
+    Give the accepted ``credentials`` (user to password), or a ``check``
+    function (sync or async) deciding on a user and password.  A request
+    without valid credentials gets 401 with a ``WWW-Authenticate``
+    challenge.  Passwords are compared in constant time, so that timing
+    does not tell how much of a guess was right.
+    """
+    if (credentials is None) == (check is None):
+        raise TypeError("basic_auth() needs either credentials or check, not both")
+    if '"' in realm or "\\" in realm:
+        raise ValueError("the realm may not contain quotes or backslashes")
+    table = dict(credentials.items() if isinstance(credentials, Mapping) else credentials or ())
+    challenge = [("WWW-Authenticate", f'Basic realm="{realm}", charset="UTF-8"')]
+
+    async def hook(request: HTTPRequest) -> Optional[Response]:
+        user_password = _basic_credentials(request.header("authorization"))
+        if user_password is not None:
+            user, password = user_password
+            if check is not None:
+                verdict = check(user, password)
+                if inspect.isawaitable(verdict):
+                    verdict = await verdict
+                if verdict:
+                    return None
+            else:
+                expected = table.get(user)
+                # Compared even for an unknown user, so that timing does
+                # not tell which users exist.
+                same = hmac.compare_digest(password.encode(), (expected or "\0" + password).encode())
+                if expected is not None and same:
+                    return None
+        return Response(401, challenge, "authentication required\n")
+
+    return hook
+
+
+def _basic_credentials(value: Optional[str]) -> Optional[Tuple[str, str]]:
+    if value is None:
+        return None
+    scheme, _, encoded = value.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, colon, password = decoded.partition(":")
+    return (user, password) if colon else None
