@@ -19,6 +19,8 @@ from .exceptions import (
     ProtocolError,
     WebSocketError,
 )
+from .hooks import HTTPRequest, Response, basic_auth, check_origin
+from .options import ConnectionOptions
 from .permessage_deflate import PerMessageDeflate
 from .server import (
     Reject,
@@ -44,6 +46,11 @@ __all__ = [
     "serve_listener",
     "WebSocketServer",
     "Reject",
+    "HTTPRequest",
+    "Response",
+    "check_origin",
+    "basic_auth",
+    "ConnectionOptions",
     "PerMessageDeflate",
     "WebSocketError",
     "InvalidURI",

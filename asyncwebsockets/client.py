@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl as _ssl
+import sys
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, List, Optional, Sequence, Tuple, Union
 
@@ -16,6 +17,7 @@ from .http import Headers, header_list
 from .options import ConnectionOptions, Settings, Unpack, settings_from
 from .transports import TRANSPORT_ERRORS, as_transport, asyncio_native
 from .uri import parse_uri
+from .version import __version__
 from .websocket import Websocket
 
 __all__ = [
@@ -28,6 +30,9 @@ __all__ = [
 logger = logging.getLogger("asyncwebsockets.client")
 
 Address = Union[str, Tuple[Any, ...]]
+
+#: The ``User-Agent`` header a client sends unless told otherwise.
+USER_AGENT = f"Python/{sys.version_info[0]}.{sys.version_info[1]} asyncwebsockets/{__version__}"
 
 
 def _host_header(addr: Address) -> str:
@@ -49,6 +54,7 @@ async def create_websocket(
     subprotocols: Optional[Sequence[str]] = None,
     *,
     origin: Optional[str] = None,
+    user_agent_header: Optional[str] = USER_AGENT,
     **options: Unpack[ConnectionOptions],
 ) -> Websocket:
     """Connect to ``url`` (``ws://`` or ``wss://``); you close the result.
@@ -57,7 +63,8 @@ async def create_websocket(
     :func:`ssl.create_default_context` (certificates and host name
     checked, SNI sent); pass your own context to change that.  ``headers``
     are extra request headers (a mapping or (name, value) pairs),
-    ``subprotocols`` the ones to offer, ``origin`` the ``Origin`` header.
+    ``subprotocols`` the ones to offer, ``origin`` the ``Origin`` header,
+    ``user_agent_header`` the ``User-Agent`` header (None sends none).
     The other options (timeouts, keepalive, limits, compression) are the
     :class:`~asyncwebsockets.options.ConnectionOptions`.
 
@@ -77,7 +84,7 @@ async def create_websocket(
             context = _ssl.create_default_context()
     elif isinstance(ssl, _ssl.SSLContext) or ssl is True:
         raise ValueError("ssl was given for a ws:// URL; use wss://")
-    extra: List[Tuple[bytes, bytes]] = header_list(headers)
+    extra: List[Tuple[bytes, bytes]] = _with_user_agent(header_list(headers), user_agent_header)
     if origin is not None:
         extra.append((b"Origin", origin.encode("ascii")))
     if uri.authorization is not None:
@@ -137,6 +144,8 @@ async def create_websocket_client(
     path: str,
     headers: Optional[Headers] = None,
     subprotocols: Optional[Sequence[str]] = None,
+    *,
+    user_agent_header: Optional[str] = USER_AGENT,
     **options: Unpack[ConnectionOptions],
 ) -> Websocket:
     """Run the client handshake over ``sock``, a stream you connected; you close the result.
@@ -152,9 +161,8 @@ async def create_websocket_client(
     settings = settings_from(options, "create_websocket_client")
     if not path.startswith("/"):
         path = "/" + path
-    return await _start_client(
-        sock, _host_header(addr), path, header_list(headers), subprotocols, settings, settings.open_timeout
-    )
+    extra = _with_user_agent(header_list(headers), user_agent_header)
+    return await _start_client(sock, _host_header(addr), path, extra, subprotocols, settings, settings.open_timeout)
 
 
 @asynccontextmanager
@@ -166,6 +174,13 @@ async def open_websocket_client(sock: Any, addr: Address, path: str, *args: Any,
     finally:
         with anyio.CancelScope(shield=True):
             await ws.close()
+
+
+def _with_user_agent(headers: List[Tuple[bytes, bytes]], user_agent: Optional[str]) -> List[Tuple[bytes, bytes]]:
+    """``headers`` with a ``User-Agent``, unless they have one or none is wanted."""
+    if user_agent is not None and not any(name.lower() == b"user-agent" for name, _ in headers):
+        headers.append((b"User-Agent", user_agent.encode("latin-1")))
+    return headers
 
 
 async def _start_client(

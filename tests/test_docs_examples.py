@@ -149,6 +149,15 @@ CASES: Dict[str, Case] = {
             "client saw: 1011 internal error",
         ]
     ),
+    "http_hooks.py": Case(
+        [
+            "health check: 200 OK",
+            "origin https://evil.example, no credentials: HTTP 403",
+            "origin None, no credentials: HTTP 401",
+            "with credentials: hello",
+        ]
+    ),
+    "listen.py": Case(["over a Unix socket: hello", "over a socket handed in: hello"]),
     "limits.py": Case(
         ["got 1000 bytes", "too big: 1009 message exceeds 1024 bytes", "10485760 bytes, sha256 106d011ba0bf1ca5"]
     ),

@@ -1,0 +1,276 @@
+"""Servers answering HTTP themselves: health checks, redirects, authentication; Server and User-Agent headers; where servers listen.
+
+Each I/O test runs on asyncio and trio. Plain HTTP requests are made with
+the standard library's HTTP client (``urllib``), in a worker thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import socket
+import sys
+import urllib.error
+import urllib.request
+from types import SimpleNamespace
+from typing import Any, Dict, List, Optional, Tuple
+
+import anyio
+import pytest
+
+from asyncwebsockets import (
+    HandshakeRejected,
+    HTTPRequest,
+    Response,
+    basic_auth,
+    check_origin,
+    create_websocket,
+    open_websocket,
+    open_websocket_client,
+    serve,
+)
+from asyncwebsockets.accept import SERVER_HEADER
+from asyncwebsockets.client import USER_AGENT
+
+from .test_websocket import echo
+
+pytestmark = pytest.mark.anyio
+
+two_backends = pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"], indirect=True)
+
+
+async def start(tg: Any, handler: Any = echo, **options: Any) -> Any:
+    return await tg.start(lambda task_status: serve(handler, "127.0.0.1", 0, task_status=task_status, **options))
+
+
+def http_get(url: str, headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
+    """A plain HTTP GET, as a load balancer or curl would make it; redirects not followed."""
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirects, urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with opener.open(request, timeout=5) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+async def health(request: HTTPRequest) -> Optional[Response]:
+    if request.path == "/healthz":
+        return Response(200, {"Content-Type": "text/plain"}, "OK\n")
+    if request.path == "/old":
+        return Response.redirect("/new", 301)
+    return None
+
+
+@two_backends
+async def test_health_check_answers_plain_http(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="asyncwebsockets")
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, process_request=health)
+        base = f"http://127.0.0.1:{server.port}"
+        status, headers, body = await anyio.to_thread.run_sync(http_get, base + "/healthz")
+        assert (status, body) == (200, b"OK\n")
+        assert headers["Server"] == SERVER_HEADER
+        status, headers, _ = await anyio.to_thread.run_sync(http_get, base + "/old")
+        assert (status, headers["Location"]) == (301, "/new")
+        # Anything else still gets the handshake's answer to plain HTTP...
+        status, _, _ = await anyio.to_thread.run_sync(http_get, base + "/other")
+        assert status == 426
+        # ... and WebSocket clients get their WebSocket.
+        with anyio.fail_after(5):
+            async with open_websocket(f"ws://127.0.0.1:{server.port}/chat") as ws:
+                await ws.send("through")
+                assert (await ws.receive()).data == "through"
+            with pytest.raises(HandshakeRejected) as info:
+                await create_websocket(f"ws://127.0.0.1:{server.port}/healthz")
+            assert info.value.status_code == 200 and info.value.body == b"OK\n"
+        tg.cancel_scope.cancel()
+    # Answered requests are the server's own doing: only the plain HTTP
+    # request that got 426 is logged at INFO.
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(logged) == 1 and "426" in logged[0], logged
+
+
+@two_backends
+async def test_a_hook_that_raises_gets_500_and_the_server_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(request: HTTPRequest) -> Optional[Response]:
+        if request.path == "/broken":
+            raise RuntimeError("hook bug")
+        return None
+
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, process_request=broken)
+        status, _, _ = await anyio.to_thread.run_sync(http_get, f"http://127.0.0.1:{server.port}/broken")
+        assert status == 500
+        with anyio.fail_after(5):
+            async with open_websocket(f"ws://127.0.0.1:{server.port}/fine") as ws:
+                await ws.send("still serving")
+                assert (await ws.receive()).data == "still serving"
+        tg.cancel_scope.cancel()
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "asyncwebsockets.server"]
+    assert len(errors) == 1 and errors[0].exc_info is not None
+
+
+@two_backends
+async def test_basic_auth() -> None:
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, process_request=basic_auth("chat", {"ann": "s3cret"}))
+        url = f"127.0.0.1:{server.port}/"
+        with anyio.fail_after(5):
+            for credentials in ("", "ann:wrong@", "bob:s3cret@"):
+                with pytest.raises(HandshakeRejected) as info:
+                    await create_websocket(f"ws://{credentials}{url}")
+                assert info.value.status_code == 401
+                assert (b"www-authenticate", b'Basic realm="chat", charset="UTF-8"') in info.value.headers
+            async with open_websocket(f"ws://ann:s3cret@{url}") as ws:
+                await ws.send("in")
+                assert (await ws.receive()).data == "in"
+        tg.cancel_scope.cancel()
+
+
+async def test_basic_auth_with_a_check_function() -> None:
+    seen: List[Tuple[str, str]] = []
+
+    async def check(user: str, password: str) -> bool:
+        seen.append((user, password))
+        return password == user[::-1]
+
+    hook = basic_auth("r", check=check)
+
+    def request(user_password: Optional[str]) -> HTTPRequest:
+        headers = []
+        if user_password is not None:
+            headers.append((b"authorization", b"Basic " + base64.b64encode(user_password.encode())))
+        return HTTPRequest("GET", "/", headers)
+
+    assert await hook(request("abc:cba")) is None  # type: ignore[misc]
+    assert (await hook(request("abc:abc"))).status_code == 401  # type: ignore[misc,union-attr]
+    assert (await hook(request(None))).status_code == 401  # type: ignore[misc,union-attr]
+    assert (await hook(request("no colon"))).status_code == 401  # type: ignore[misc,union-attr]
+    assert seen == [("abc", "cba"), ("abc", "abc")]
+    with pytest.raises(TypeError):
+        basic_auth("r")
+    with pytest.raises(ValueError):
+        basic_auth('say "hi"', {"a": "b"})
+
+
+@two_backends
+async def test_origin_allow_list() -> None:
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, process_request=[check_origin(["https://good.example", None]), health])
+        url = f"ws://127.0.0.1:{server.port}/"
+        with anyio.fail_after(5):
+            for origin in ("https://good.example", None):
+                async with open_websocket(url, origin=origin) as ws:
+                    await ws.send("ok")
+                    assert (await ws.receive()).data == "ok"
+            with pytest.raises(HandshakeRejected) as info:
+                await create_websocket(url, origin="https://evil.example")
+            assert info.value.status_code == 403
+        # Plain HTTP is not the allow-list's business: the next hook answers.
+        status, _, _ = await anyio.to_thread.run_sync(http_get, f"http://127.0.0.1:{server.port}/healthz")
+        assert status == 200
+        tg.cancel_scope.cancel()
+
+
+@two_backends
+async def test_process_response_adjusts_or_replaces_the_101() -> None:
+    def adjust(request: HTTPRequest, response: Response) -> Optional[Response]:
+        if request.path == "/refuse":
+            return Response(409, body="busy\n")
+        response.headers = list(response.headers) + [("X-Session", "42")]  # type: ignore[operator]
+        return None
+
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, process_response=adjust)
+        with anyio.fail_after(5):
+            async with open_websocket(f"ws://127.0.0.1:{server.port}/") as ws:
+                assert (b"x-session", b"42") in ws.response_headers
+            with pytest.raises(HandshakeRejected) as info:
+                await create_websocket(f"ws://127.0.0.1:{server.port}/refuse")
+            assert (info.value.status_code, info.value.body) == (409, b"busy\n")
+        tg.cancel_scope.cancel()
+
+
+@two_backends
+async def test_server_and_user_agent_headers_default_override_and_removal() -> None:
+    requests: List[Dict[bytes, bytes]] = []
+
+    async def record(request: Any) -> bool:
+        requests.append(dict(request.extra_headers))
+        return True
+
+    async with anyio.create_task_group() as tg:
+        default = await start(tg, filter=record)
+        custom = await start(tg, filter=record, server_header="demo/2")
+        none = await start(tg, filter=record, server_header=None)
+        with anyio.fail_after(5):
+            async with open_websocket(f"ws://127.0.0.1:{default.port}/") as ws:
+                assert (b"server", SERVER_HEADER.encode()) in ws.response_headers
+            async with open_websocket(f"ws://127.0.0.1:{custom.port}/", user_agent_header="bot/1") as ws:
+                assert (b"server", b"demo/2") in ws.response_headers
+            async with open_websocket(f"ws://127.0.0.1:{none.port}/", user_agent_header=None) as ws:
+                assert not [value for name, value in ws.response_headers if name == b"server"]
+        tg.cancel_scope.cancel()
+    assert requests[0][b"user-agent"] == USER_AGENT.encode()
+    assert requests[1][b"user-agent"] == b"bot/1"
+    assert b"user-agent" not in requests[2]
+
+
+def test_hook_results_are_checked() -> None:
+    with pytest.raises(ValueError):
+        Response(42)
+    with pytest.raises(TypeError):
+        Response(200, body=12)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Response.redirect("/x", 200)
+
+
+# -- where a server listens ------------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Unix sockets")
+async def test_unix_socket_server(codec: SimpleNamespace, tmp_path: Any) -> None:
+    path = str(tmp_path / "ws.sock")
+    async with anyio.create_task_group() as tg:
+        await tg.start(lambda task_status: serve(echo, path=path, task_status=task_status))
+        with anyio.fail_after(5):
+            stream = await anyio.connect_unix(path)
+            async with open_websocket_client(stream, "localhost", "/") as ws:
+                await ws.send("over a Unix socket")
+                assert (await ws.receive()).data == "over a Unix socket"
+        tg.cancel_scope.cancel()
+
+
+@two_backends
+async def test_serving_an_existing_socket_and_reuse_port() -> None:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    async with anyio.create_task_group() as tg:
+        server = await tg.start(lambda task_status: serve(echo, sock=sock, task_status=task_status))
+        assert server.port == port
+        with anyio.fail_after(5):
+            async with open_websocket(f"ws://127.0.0.1:{port}/") as ws:
+                await ws.send("handed over")
+                assert (await ws.receive()).data == "handed over"
+        if hasattr(socket, "SO_REUSEPORT") and os.name == "posix":
+            first = await start(tg, reuse_port=True)
+            second = await tg.start(
+                lambda task_status: serve(echo, "127.0.0.1", first.port, reuse_port=True, task_status=task_status)
+            )
+            assert second.port == first.port
+            with anyio.fail_after(5):
+                async with open_websocket(f"ws://127.0.0.1:{first.port}/") as ws:
+                    await ws.send("shared port")
+                    assert (await ws.receive()).data == "shared port"
+        with pytest.raises(TypeError):
+            await serve(echo, "127.0.0.1", sock=sock)
+        tg.cancel_scope.cancel()
