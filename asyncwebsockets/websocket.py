@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, AsyncIterator, Iterable, List, Optional, Tuple, Union
+from typing import Any, AsyncIterable, AsyncIterator, Iterable, List, Optional, Tuple, Union
 
 import anyio
 from anyio.abc import SocketAttribute
@@ -24,6 +24,7 @@ from .options import Settings
 from .permessage_deflate import PerMessageDeflate
 from .receiver import Receiver
 from .transports.base import TRANSPORT_ERRORS, Transport
+from .transports.stream import SendLock
 
 __all__ = ["Websocket"]
 
@@ -60,6 +61,8 @@ class Websocket:
         self._logger = logger
         self._receiver = Receiver(connection, transport, settings, logger, anyio.current_time(), events)
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        # Held while a message is sent from an iterable of fragments.
+        self._fragmenting: Optional[SendLock] = None
 
     def _start(self) -> None:
         """Hand the open connection to its transport, which services it from now on."""
@@ -150,21 +153,78 @@ class Websocket:
 
     # -- sending -----------------------------------------------------------------
 
-    async def send(self, data: Data, final: bool = True) -> None:
+    async def send(
+        self, data: Union[Data, Iterable[Data], AsyncIterable[Data]], final: bool = True
+    ) -> None:
         """Send a text (``str``) or binary message.
 
         ``final=False`` sends a fragment: the message continues with the
-        next ``send`` calls, up to the one with ``final=True``.  Waits while
-        the peer is not reading.  Raises :class:`ConnectionClosed` once the
-        connection is closing or closed, with the peer's close code if it
-        closed first.
+        next ``send`` calls, up to the one with ``final=True``.  An iterable
+        or async iterable of ``str`` (or of bytes) fragments is sent as one
+        fragmented message, frame by frame as it produces them; other sends
+        wait until it is complete.  Waits while the peer is not reading.
+        Raises :class:`ConnectionClosed` once the connection is closing or
+        closed, with the peer's close code if it closed first.
         """
+        if not isinstance(data, (str, bytes, bytearray, memoryview)):
+            await self._send_fragments(data)
+            return
+        if self._fragmenting is not None and self._fragmenting.locked:
+            # Another task is sending a message in fragments: after it.
+            async with self._fragmenting:
+                pass
         frame = self._conn.send_message(data, final)
         if self._debug:
             self._logger.debug("> %s (%d bytes)", "text" if isinstance(data, str) else "binary", len(data))
         # While received messages are still queued, this is likely one
         # answer of a batch: the transport may gather them into one write.
         await self._write(frame, self._receiver.queued > 0)
+
+    async def _send_fragments(self, fragments: Union[Iterable[Data], AsyncIterable[Data]]) -> None:
+        """One message from an iterable of fragments, each sent as it comes (one ahead, to mark the last)."""
+        if isinstance(fragments, AsyncIterable):
+            iterator: Any = fragments.__aiter__()
+
+            async def following() -> Optional[Data]:
+                try:
+                    return await iterator.__anext__()  # type: ignore[no-any-return]
+                except StopAsyncIteration:
+                    return None
+
+        elif isinstance(fragments, Iterable) and not isinstance(fragments, (dict, set, frozenset)):
+            sync_iterator = iter(fragments)
+
+            async def following() -> Optional[Data]:
+                return next(sync_iterator, None)
+
+        else:
+            raise TypeError(
+                "a message is str or bytes, or an iterable or async iterable of str or bytes fragments, "
+                f"not {type(fragments).__name__}"
+            )
+        if self._fragmenting is None:
+            self._fragmenting = SendLock()
+        async with self._fragmenting:
+            current = await following()
+            if current is None:
+                return  # no fragments, no message
+            started = False
+            try:
+                while True:
+                    upcoming = await following()
+                    frame = self._conn.send_message(current, upcoming is None)
+                    started = True
+                    await self._write(frame)
+                    if upcoming is None:
+                        return
+                    current = upcoming
+            except (TypeError, ValueError):
+                if started:
+                    # Half a message is out and cannot be finished: the
+                    # connection cannot go on (RFC 6455 section 5.4).
+                    with anyio.CancelScope(shield=True):
+                        await self.close(1011, "message could not be finished")
+                raise
 
     async def ping(self, payload: Optional[bytes] = None) -> float:
         """Send a ping and wait for its pong; returns the round trip in seconds.

@@ -80,6 +80,10 @@ class SendLock:
     async def __aexit__(self, *exc_info: Any) -> None:
         self._release()
 
+    @property
+    def locked(self) -> bool:
+        return self._locked
+
     def _release(self) -> None:
         if self._waiters:
             # Ownership goes straight to the next waiter: it stays locked.
