@@ -423,17 +423,24 @@ async def run_serve(args: argparse.Namespace, console: Console) -> int:
     options: dict[str, Any] = {}
     if args.compression:
         options["compression"] = args.compression
-    async with anyio.create_task_group() as tg:
-        try:
-            server: WebSocketServer = await tg.start(
-                partial(serve, echo, args.host, args.port, ssl=context, subprotocols=args.subprotocol or None, **options)
-            )
-        except OSError as exc:
-            console.error(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
-            return EXIT_FAILED
-        scheme = "wss" if context is not None else "ws"
-        host = f"[{args.host}]" if ":" in args.host else args.host
-        console.status(f"serving on {scheme}://{host}:{server.port}/ (Ctrl-C stops)")
+    listening = False
+    try:
+        async with anyio.create_task_group() as tg:
+            try:
+                server: WebSocketServer = await tg.start(
+                    partial(serve, echo, args.host, args.port, ssl=context, subprotocols=args.subprotocol or None, **options)
+                )
+            except OSError as exc:
+                console.error(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+                return EXIT_FAILED
+            listening = True
+            scheme = "wss" if context is not None else "ws"
+            host = f"[{args.host}]" if ":" in args.host else args.host
+            console.status(f"serving on {scheme}://{host}:{server.port}/ (Ctrl-C stops)")
+    finally:
+        # Reached once every connection is closed (with 1001) or given up on.
+        if listening:
+            console.status("server stopped")
     return EXIT_OK
 
 

@@ -439,6 +439,7 @@ def test_serve_echoes_to_websockets(backend: str) -> None:
         with pytest.raises(ConnectionClosedOK) as closed:
             client.recv(timeout=TIMEOUT)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    child.expect(r"connection closed: 1001 server shutting down\s+server stopped")
     finished(child)
     no_traceback(child.before)
     assert child.exitstatus == 0
