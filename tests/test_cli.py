@@ -475,6 +475,72 @@ def test_serve_port_in_use() -> None:
     assert result.returncode == 1
 
 
+# -- the sessions shown in the how-to ----------------------------------------------------------
+
+
+def howto_sessions() -> List[List[str]]:
+    """The shell sessions of docs/howto.rst's "Trying a server from the shell", line by line."""
+    text = (ROOT / "docs" / "howto.rst").read_text()
+    section = text.split("\nTrying a server from the shell\n", 1)[1].split("\n.. _", 1)[0]
+    blocks = re.findall(r"\.\. code-block:: console\n\n((?:   .*\n|\n)+)", section)
+    return [[line[3:] for line in block.strip("\n").splitlines()] for block in blocks]
+
+
+def shown(line: str) -> str:
+    """A pattern for a line of shown output: numbers (ports, times) may differ."""
+    return re.sub(r"\d+", r"\\d+", re.escape(line))
+
+
+def test_howto_client_session(servers: Dict[str, str]) -> None:
+    """The client session in the how-to, typed again: the tool answers as shown."""
+    session = howto_sessions()[0]
+    assert session[0] == "$ python -m asyncwebsockets connect ws://127.0.0.1:8765/"
+    child = spawn("connect", servers["ws"] + "/")
+    for line in session[1:]:
+        if line.startswith(("connected to ", "< ", "pong: ", "connection closed: ")):
+            child.expect(shown(line.replace("ws://127.0.0.1:8765/", "ws://127.0.0.1:0/")))
+        else:
+            child.sendline(line)
+    assert finished(child).exitstatus == 0
+
+
+def test_howto_server_session() -> None:
+    """The server session in the how-to, with a client that closes with 1000 'bye'."""
+    from websockets.sync.client import connect
+
+    session = howto_sessions()[1]
+    assert session[0] == "$ python -m asyncwebsockets serve"
+    child = spawn("serve", "--port", "0")
+    child.expect(shown(session[1]))
+    port = re.search(r":(\d+)/", child.after).group(1)  # type: ignore[union-attr]
+    with connect(f"ws://127.0.0.1:{port}/", open_timeout=TIMEOUT) as client:
+        client.close(1000, "bye")
+    child.expect(shown(session[2]))
+    child.expect(shown(session[3]))
+    assert session[4].startswith("^C")
+    child.sendintr()
+    child.expect(shown(session[4][2:]))
+    assert finished(child).exitstatus == 0
+
+
+def test_howto_errors(servers: Dict[str, str], closed_port: int) -> None:
+    """The failures shown in the how-to, but the web server's (which test_refused_handshake covers)."""
+    session = iter(howto_sessions()[2])
+    checked = 0
+    for command, error in zip(session, session):
+        url = command.split()[-1]
+        if url.startswith("ws://127.0.0.1:9/"):
+            url = f"ws://127.0.0.1:{closed_port}/"
+        elif url.startswith("wss://"):
+            url = servers["wss"] + "/"
+        elif not url.startswith("http://"):
+            continue
+        result = run("connect", url)
+        assert re.fullmatch(shown(error), result.stderr.strip()), (error, result.stderr)
+        checked += 1
+    assert checked == 3
+
+
 # -- the command line itself -----------------------------------------------------------------
 
 
