@@ -70,9 +70,9 @@ Commands:
 class Console:
     """Where the tool writes: messages to stdout, everything else to stderr.
 
-    Keeping received messages alone on stdout lets a script pipe them
-    elsewhere (``asyncwebsockets connect URL < requests > answers``) while
-    the status lines still reach the person watching.
+    Keeping received messages alone on stdout lets a pipeline collect them
+    (``asyncwebsockets connect URL < requests > answers``) while the status
+    lines still reach the person watching.
     """
 
     def __init__(self, out: TextIO, err: TextIO) -> None:
@@ -91,10 +91,19 @@ class Console:
         self.status(f"asyncwebsockets: {text}")
 
 
+#: Control characters other than tab and newline, shown escaped: a server
+#: must not be able to move the cursor or recolour the terminal.
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)]}
+
+
+def printable(text: str) -> str:
+    return text.translate(_CONTROLS)
+
+
 def show_message(event: Any) -> str:
     """How one received message is printed: text as is, binary in hex with its size."""
     if isinstance(event, TextMessage):
-        return f"< {event.data}"
+        return f"< {printable(event.data)}"
     data = bytes(event.data)
     shown = data[:BINARY_SHOWN].hex()
     rest = f" ... ({len(data) - BINARY_SHOWN} more bytes)" if len(data) > BINARY_SHOWN else ""
@@ -104,7 +113,7 @@ def show_message(event: Any) -> str:
 def describe_close(code: Optional[int], reason: Optional[str]) -> str:
     text = f"connection closed: {code}"
     if reason:
-        text += f" {reason}"
+        text += f" {printable(reason)}"
     return text
 
 
@@ -118,7 +127,7 @@ def describe_failure(exc: BaseException, host: str = "", port: int = 0) -> str:
         except ValueError:
             phrase = ""
         text = f"server refused the handshake: HTTP {exc.status_code}{phrase}"
-        body = exc.body.decode("utf-8", "replace").strip()
+        body = printable(exc.body.decode("utf-8", "replace").strip())
         if body and "\n" not in body and len(body) <= 200:
             text += f": {body}"
         return text

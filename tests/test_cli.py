@@ -24,10 +24,10 @@ from typing import Any, Dict, Iterator, List
 import anyio
 import pytest
 from anyio.from_thread import start_blocking_portal
-from wsproto.events import Request
+from wsproto.events import BytesMessage, Request, TextMessage
 
 from asyncwebsockets import Reject, Websocket, serve
-from asyncwebsockets.cli import StdinLines, build_parser, main
+from asyncwebsockets.cli import StdinLines, build_parser, main, show_message
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -322,6 +322,15 @@ def test_stdin_lines(backend: str, caplog: pytest.LogCaptureFixture) -> None:
 
     anyio.run(main, backend=backend)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_how_messages_are_shown() -> None:
+    assert show_message(TextMessage(data="tab\there\nnext line")) == "< tab\there\nnext line"
+    # Terminal escape sequences from the server are shown, not obeyed.
+    assert show_message(TextMessage(data="\x1b[2Jcleared\r\x9b")) == "< \\x1b[2Jcleared\\x0d\\x9b"
+    assert show_message(BytesMessage(data=b"\x00\xff")) == "< [binary, 2 bytes] 00ff"
+    big = show_message(BytesMessage(data=bytes(300)))
+    assert big == "< [binary, 300 bytes] " + "00" * 256 + " ... (44 more bytes)"
 
 
 # -- connect: failures, one line each -------------------------------------------------
