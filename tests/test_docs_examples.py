@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -42,6 +45,8 @@ class Case:
     scheme: Optional[str] = None
     #: Extra requirements, skipped where missing.
     needs: Tuple[str, ...] = field(default_factory=tuple)
+    #: A real Redis server, started for the example (skipped without redis-server).
+    redis: bool = False
 
 
 CASES: Dict[str, Case] = {
@@ -156,6 +161,12 @@ CASES: Dict[str, Case] = {
             "origin None, no credentials: HTTP 401",
             "with credentials: hello",
         ]
+    ),
+    "scaling.py": Case(
+        ["both workers on one port: True", "clients on each worker: True True", "all "],
+        backends=("asyncio",),  # redis-py's client is asyncio's
+        needs=("redis",),
+        redis=True,
     ),
     "listen.py": Case(["over a Unix socket: hello", "over a socket handed in: hello"]),
     "limits.py": Case(
@@ -278,6 +289,36 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, str]:
     return {"SSL_CERT_FILE": str(ca_file), "DOCS_EXAMPLE_SERVER_PEM": str(server_file)}
 
 
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A real Redis server on a free port of 127.0.0.1, for as long as the module's tests run."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (Debian: apt-get install redis-server)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail("redis-server did not start")
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 PARAMS = [
     pytest.param(name, backend, id=f"{name[:-3]}-{backend}")
     for name, case in sorted(CASES.items())
@@ -295,6 +336,8 @@ def test_example_runs(name: str, backend: str, request: pytest.FixtureRequest) -
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     if case.scheme == "wss":
         env.update(request.getfixturevalue("tls_files"))
+    if case.redis:
+        env["REDIS_URL"] = request.getfixturevalue("redis_url")
     result = subprocess.run(
         [sys.executable, "-c", RUNNER, str(EXAMPLES / name), backend, case.scheme or "ws"],
         capture_output=True,
