@@ -8,6 +8,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 import asyncwebsockets
 from asyncwebsockets import _speedups
 
@@ -83,6 +85,8 @@ def test_every_subpackage_is_packaged() -> None:
     """The wheel gets every package under asyncwebsockets/, not just the top one."""
     from fnmatch import fnmatchcase
 
+    if not (ROOT / "asyncwebsockets").is_dir():
+        pytest.skip("a check of the source tree; these tests run without it")
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     section = text.split("[tool.setuptools.packages.find]", 1)[1].split("\n[", 1)[0]
     patterns = [p for line in section.splitlines() if line.startswith("include") for p in line.split('"')[1::2]]
