@@ -37,6 +37,12 @@ from utf8_dfa cimport utf8_feed, utf8_reset, utf8_state
 cdef extern from "mask_kernels.h":
     void aws_mask(const unsigned char *src, unsigned char *dst, size_t n,
                   const unsigned char *key, unsigned int offset) nogil
+    const char *aws_mask_kernel_name()
+
+# Each module has its own copy of the kernel choice in mask_kernels.h;
+# probe the CPU during the import, as _mask.pyx does, so no two threads
+# ever race to fill it in.
+aws_mask_kernel_name()
 
 cdef extern from "Python.h":
     PyTypeObject PyBaseObject_Type

@@ -17,6 +17,10 @@ cdef extern from "mask_kernels.h":
 # Below this size releasing the GIL costs more than the XOR itself.
 DEF NOGIL_THRESHOLD = 65536
 
+# Probe the CPU now, while the import runs in one thread, so that the
+# kernel choice is never written by two threads at once later.
+aws_mask_kernel_name()
+
 
 cdef inline int _copy_key(object mask, unsigned char *key) except -1:
     """Copy the 4 key bytes out of ``mask`` (bytes or any buffer)."""

@@ -107,7 +107,9 @@ static void aws_mask_avx2(const unsigned char *src, unsigned char *dst,
     aws_mask_sse2(src + i, dst + i, n - i, key);
 }
 
-/* 0 = not yet probed, 1 = SSE2, 2 = AVX2. */
+/* 0 = not yet probed, 1 = SSE2, 2 = AVX2.  Each module including this
+ * header probes once while it is being imported (a single thread), so the
+ * value is only read afterwards and threads never race on it. */
 static int aws_mask_level = 0;
 
 static inline int aws_mask_probe(void)

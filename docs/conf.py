@@ -29,7 +29,7 @@ def _version() -> str:
 
 project = "asyncwebsockets"
 author = "the asyncwebsockets authors"
-copyright = "the asyncwebsockets authors"  # noqa: A001 - Sphinx's name
+copyright = "2018-2026, the asyncwebsockets authors"  # noqa: A001 - Sphinx's name
 release = _version()
 version = ".".join(release.split(".")[:2])
 
@@ -73,12 +73,12 @@ intersphinx_timeout = 10
 
 # -- HTML ----------------------------------------------------------------------
 
-html_theme = "alabaster"
+html_theme = "furo"
 html_title = f"asyncwebsockets {release}"
 # _static holds only the benchmark chart, which may not have been drawn yet.
 html_static_path = ["_static"] if (HERE / "_static").is_dir() else []
 html_theme_options = {
-    "description": "WebSocket client and server for asyncio and trio",
-    "fixed_sidebar": True,
-    "show_relbars": True,
+    "source_repository": "https://github.com/Fuyukai/asyncwebsockets/",
+    "source_branch": "main",
+    "source_directory": "docs/",
 }

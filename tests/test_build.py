@@ -8,6 +8,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 import asyncwebsockets
 from asyncwebsockets import _speedups
 
@@ -77,3 +79,21 @@ def test_setup_falls_back_without_compiler(tmp_path: Path) -> None:
         timeout=300,
     )
     assert strict.returncode != 0
+
+
+def test_every_subpackage_is_packaged() -> None:
+    """The wheel gets every package under asyncwebsockets/, not just the top one."""
+    from fnmatch import fnmatchcase
+
+    if not (ROOT / "asyncwebsockets").is_dir():
+        pytest.skip("a check of the source tree; these tests run without it")
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    section = text.split("[tool.setuptools.packages.find]", 1)[1].split("\n[", 1)[0]
+    patterns = [p for line in section.splitlines() if line.startswith("include") for p in line.split('"')[1::2]]
+    assert patterns, "no [tool.setuptools.packages.find] include patterns"
+    packages = [
+        ".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "asyncwebsockets").rglob("__init__.py")
+    ]
+    assert "asyncwebsockets.transports" in packages
+    for package in packages:
+        assert any(fnmatchcase(package, pattern) for pattern in patterns), package
