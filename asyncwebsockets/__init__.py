@@ -34,6 +34,7 @@ from .websocket import Websocket
 
 
 __all__ = [
+    "__version__",
     "SPEEDUPS",
     "Websocket",
     "open_websocket",

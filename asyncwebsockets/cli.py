@@ -30,7 +30,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from wsproto.events import BytesMessage, TextMessage
 
-from . import __version__
+from .version import __version__
 from ._speedups import SPEEDUPS
 from .client import create_websocket
 from .exceptions import ConnectionClosed, HandshakeError, HandshakeRejected, HandshakeTimeout, InvalidURI

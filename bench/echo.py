@@ -30,7 +30,18 @@ sys.path.insert(0, str(HERE))
 
 SIZES = {"32 B": 32, "1 KiB": 1024, "64 KiB": 65536, "1 MiB": 1 << 20}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-DEFAULT_LIBS = ["ours-asyncio", "ours-uvloop", "ours-trio", "aiohttp", "picows", "websockets", "trio-websocket", "original-0.x"]
+DEFAULT_LIBS = [
+    "ours-asyncio",
+    "ours-uvloop",
+    "ours-trio",
+    "ours-0.x-api",
+    "ours-0.x-api-trio",
+    "aiohttp",
+    "picows",
+    "websockets",
+    "trio-websocket",
+    "original-0.x",
+]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -141,6 +152,9 @@ def targets(results: Dict[str, Dict[str, Dict[str, Any]]]) -> List[Tuple[str, Op
         out.append((f"{case}: ours-trio / trio-websocket", ratio(case, "ours-trio", "trio-websocket"), 3.0))
         for ours in ("ours-asyncio", "ours-trio"):
             out.append((f"{case}: {ours} / original-0.x", ratio(case, ours, "original-0.x"), 1.0))
+        # Code written for the 0.x API (anyio accepts, we get the stream) as fast as serve().
+        out.append((f"{case}: ours-0.x-api / ours-asyncio", ratio(case, "ours-0.x-api", "ours-asyncio"), 0.9))
+        out.append((f"{case}: ours-0.x-api-trio / ours-trio", ratio(case, "ours-0.x-api-trio", "ours-trio"), 0.9))
         if case.startswith("latency"):
             ours = results[case].get("ours-asyncio", {}).get("p50_us")
             theirs = results[case].get("aiohttp", {}).get("p50_us")

@@ -109,6 +109,25 @@ def serve_ours(port_file: str, backend: str) -> None:
     anyio.run(main, backend="trio" if backend == "trio" else "asyncio", backend_options=options)
 
 
+def serve_ours_0x_api(port_file: str, backend: str) -> None:
+    """Our server as code written for the 0.x API runs it: anyio accepts, we get each stream."""
+    import anyio
+
+    from asyncwebsockets import open_websocket_server
+
+    async def handle(stream: Any) -> None:
+        async with open_websocket_server(stream, max_message_size=MAX, ping_interval=None) as ws:
+            async for message in ws:
+                await ws.send(message.data)
+
+    async def main() -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        _write_port(port_file, listener.extra(anyio.abc.SocketAttribute.local_port))
+        await listener.serve(handle)
+
+    anyio.run(main, backend=backend)
+
+
 def client_ours(url: str, size: int, mode: str, seconds: float, conns: int, backend: str) -> Dict[str, Any]:
     import anyio
 
@@ -496,6 +515,8 @@ LIBRARIES: Dict[str, Dict[str, Any]] = {
     "ours-asyncio": {"serve": lambda f: serve_ours(f, "asyncio"), "client": lambda *a: client_ours(*a, "asyncio")},
     "ours-uvloop": {"serve": lambda f: serve_ours(f, "uvloop"), "client": lambda *a: client_ours(*a, "uvloop")},
     "ours-trio": {"serve": lambda f: serve_ours(f, "trio"), "client": lambda *a: client_ours(*a, "trio")},
+    "ours-0.x-api": {"serve": lambda f: serve_ours_0x_api(f, "asyncio"), "client": lambda *a: client_ours(*a, "asyncio")},
+    "ours-0.x-api-trio": {"serve": lambda f: serve_ours_0x_api(f, "trio"), "client": lambda *a: client_ours(*a, "trio")},
     "aiohttp": {"serve": serve_aiohttp, "client": client_aiohttp},
     "picows": {"serve": serve_picows, "client": client_picows},
     "websockets": {"serve": serve_websockets, "client": client_websockets},
