@@ -27,7 +27,7 @@ def test_speedups_flag_matches_modules() -> None:
 def test_compiled_modules_are_extensions() -> None:
     if _speedups.COMPILED is None:
         assert not REQUIRE_COMPILED
-        return
+        pytest.skip("the compiled codec is not built here")
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
     for module in _speedups.COMPILED.values():
         assert module.__file__ is not None and module.__file__.endswith(suffix), module.__file__
