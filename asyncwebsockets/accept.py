@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Awaitable, Callable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from wsproto.events import AcceptConnection, RejectConnection, Request
 
@@ -21,12 +21,20 @@ from .connection import Connection, ConnectionType
 from .exceptions import HandshakeRejected
 from .hooks import ProcessRequest, ProcessResponse, Response, run_hooks
 from .http import Headers, header_list
-from .options import Settings
+from .options import ConnectionOptions, Settings, settings_from
 from .transports import Transport
 from .version import __version__
 from .websocket import Websocket
 
-__all__ = ["Reject", "Filter", "FilterResult", "ServerOptions", "accept_connection", "SERVER_HEADER"]
+__all__ = [
+    "Reject",
+    "Filter",
+    "FilterResult",
+    "ServerConnectionOptions",
+    "ServerOptions",
+    "accept_connection",
+    "SERVER_HEADER",
+]
 
 logger = logging.getLogger("asyncwebsockets.server")
 
@@ -55,6 +63,31 @@ FilterResult = Union[bool, str, None, AcceptConnection, RejectConnection, Reject
 Filter = Callable[[Request], Awaitable[FilterResult]]
 
 
+class ServerConnectionOptions(ConnectionOptions, total=False):
+    """What servers take besides the :class:`~asyncwebsockets.options.ConnectionOptions`.
+
+    ``subprotocols``
+        Subprotocols supported: the client's first offer among them is
+        chosen (None: the client's first offer, whatever it is).
+    ``extra_headers``
+        Headers added to every 101 response.
+    ``process_request``, ``process_response``
+        Hooks (or lists of them) that may answer a request without
+        upgrading, or adjust the 101 response (:mod:`asyncwebsockets.hooks`).
+    ``server_header``
+        The ``Server`` header of every response; None sends none.
+    """
+
+    subprotocols: Optional[Sequence[str]]
+    extra_headers: Optional[Headers]
+    process_request: Union[ProcessRequest, Sequence[ProcessRequest], None]
+    process_response: Union[ProcessResponse, Sequence[ProcessResponse], None]
+    server_header: Optional[str]
+
+
+_SERVER_ONLY = ("subprotocols", "extra_headers", "process_request", "process_response", "server_header")
+
+
 @dataclass(frozen=True)
 class ServerOptions:
     """How a server accepts each connection; checked once, shared by all of them."""
@@ -67,17 +100,15 @@ class ServerOptions:
     settings: Settings = field(default_factory=Settings)
 
     @classmethod
-    def make(
-        cls,
-        settings: Settings,
-        filter: Optional[Filter] = None,  # noqa: A002 - the 0.x name
-        subprotocols: Optional[Sequence[str]] = None,
-        extra_headers: Optional[Headers] = None,
-        process_request: Union[ProcessRequest, Sequence[ProcessRequest], None] = None,
-        process_response: Union[ProcessResponse, Sequence[ProcessResponse], None] = None,
-        server_header: Optional[str] = SERVER_HEADER,
-    ) -> "ServerOptions":
-        headers = header_list(extra_headers)
+    def make(cls, caller: str, filter: Optional[Filter], options: Mapping[str, Any]) -> "ServerOptions":  # noqa: A002
+        """Check ``options`` (as given to ``caller``) once, when a server starts, not at its first client."""
+        connection = {name: value for name, value in options.items() if name not in _SERVER_ONLY}
+        settings = settings_from(connection, caller)
+        subprotocols = options.get("subprotocols")
+        process_request = options.get("process_request")
+        process_response = options.get("process_response")
+        server_header = options.get("server_header", SERVER_HEADER)
+        headers = header_list(options.get("extra_headers"))
         if server_header is not None and not any(name.lower() == b"server" for name, _ in headers):
             headers.append((b"Server", server_header.encode("latin-1")))
         for name, hooks in (("process_request", process_request), ("process_response", process_response)):

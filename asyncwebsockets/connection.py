@@ -26,7 +26,6 @@ from wsproto.events import (
     CloseConnection,
     Event,
     Ping,
-    Pong,
     RejectConnection,
     RejectData,
     Request,

@@ -9,7 +9,8 @@ that arrive right behind the handshake are returned as events, for the
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Union
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, List, Optional, Sequence, Union
 
 import anyio
 import h11
@@ -76,19 +77,12 @@ MAX_HEAD = 16 * 1024
 async def receive_head(transport: Transport, open_timeout: Optional[float]) -> bytes:
     """Read up to the end of the request head (with whatever came with it), for the hooks to see."""
     buffer = b""
-    try:
-        with anyio.fail_after(open_timeout):
-            while b"\r\n\r\n" not in buffer and len(buffer) < MAX_HEAD:
-                data = await transport.receive()
-                if not data:
-                    raise HandshakeError("connection closed before the opening handshake finished")
-                buffer += data
-    except TimeoutError:
-        await _close(transport)
-        raise HandshakeTimeout("opening handshake timed out") from None
-    except BaseException:
-        await _close(transport)
-        raise
+    async with _bounded(transport, open_timeout):
+        while b"\r\n\r\n" not in buffer and len(buffer) < MAX_HEAD:
+            data = await transport.receive()
+            if not data:
+                raise HandshakeError("connection closed before the opening handshake finished")
+            buffer += data
     return buffer
 
 
@@ -123,35 +117,29 @@ async def receive_request(
     transport: Transport, conn: Connection, open_timeout: Optional[float], received: bytes = b""
 ) -> Request:
     """Read the client's upgrade request (after ``received``); a bad one is answered (HTTP 4xx) and raises."""
-    try:
-        with anyio.fail_after(open_timeout):
-            while True:
-                if received:
-                    data, received = received, b""
-                else:
-                    data = await transport.receive()
-                if not data:
-                    raise HandshakeError("connection closed before the opening handshake finished")
-                try:
-                    events = conn.receive_data(data)
-                except HandshakeError:
-                    # Tell the client what was wrong (HTTP 400/426), then hang up.
-                    error = conn.data_to_send()
-                    if error:
-                        try:
-                            await transport.send(error)
-                        except TRANSPORT_ERRORS:
-                            pass
-                    raise
-                for event in events:
-                    if isinstance(event, Request):
-                        return event
-    except TimeoutError:
-        await _close(transport)
-        raise HandshakeTimeout("opening handshake timed out") from None
-    except BaseException:
-        await _close(transport)
-        raise
+    async with _bounded(transport, open_timeout):
+        while True:
+            if received:
+                data, received = received, b""
+            else:
+                data = await transport.receive()
+            if not data:
+                raise HandshakeError("connection closed before the opening handshake finished")
+            try:
+                events = conn.receive_data(data)
+            except HandshakeError:
+                # Tell the client what was wrong (HTTP 400/426), then hang up.
+                error = conn.data_to_send()
+                if error:
+                    try:
+                        await transport.send(error)
+                    except TRANSPORT_ERRORS:
+                        pass
+                raise
+            for event in events:
+                if isinstance(event, Request):
+                    return event
+    raise AssertionError("unreachable")  # pragma: no cover - for type checkers
 
 
 async def accept(
@@ -194,6 +182,20 @@ async def reject(
         pass
     finally:
         await _close(transport)
+
+
+@asynccontextmanager
+async def _bounded(transport: Transport, open_timeout: Optional[float]) -> AsyncIterator[None]:
+    """Bound a server's reads in time; on any failure, close the transport before the error goes on."""
+    try:
+        with anyio.fail_after(open_timeout):
+            yield
+    except TimeoutError:
+        await _close(transport)
+        raise HandshakeTimeout("opening handshake timed out") from None
+    except BaseException:
+        await _close(transport)
+        raise
 
 
 async def _close(transport: Transport) -> None:

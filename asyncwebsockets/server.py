@@ -9,7 +9,7 @@ import ssl as _ssl
 import stat
 from collections import deque
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, Deque, List, Optional, Sequence, Set, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, Deque, List, Optional, Set
 
 import anyio
 from anyio.abc import Listener, SocketAttribute, SocketListener, TaskGroup, TaskStatus
@@ -17,11 +17,9 @@ from anyio.streams.stapled import MultiListener
 from anyio.streams.tls import TLSListener
 
 from ._wakeup import AsyncioWakeup
-from .accept import SERVER_HEADER, Filter, FilterResult, Reject, ServerOptions, accept_connection
+from .accept import Filter, FilterResult, Reject, ServerConnectionOptions, ServerOptions, accept_connection
 from .exceptions import ConnectionClosed, HandshakeError, HandshakeRejected
-from .hooks import ProcessRequest, ProcessResponse
-from .http import Headers
-from .options import ConnectionOptions, Unpack, settings_from
+from .options import Unpack
 from .transports import TRANSPORT_ERRORS, Transport, as_transport, asyncio_native
 from .websocket import Websocket
 
@@ -46,15 +44,11 @@ TLS_HANDSHAKE_TIMEOUT = 60.0
 async def create_websocket_server(
     sock: Any,
     filter: Optional[Filter] = None,  # noqa: A002 - the 0.x name
-    *,
-    subprotocols: Optional[Sequence[str]] = None,
-    extra_headers: Optional[Headers] = None,
-    process_request: Union[ProcessRequest, Sequence[ProcessRequest], None] = None,
-    process_response: Union[ProcessResponse, Sequence[ProcessResponse], None] = None,
-    server_header: Optional[str] = SERVER_HEADER,
-    **options: Unpack[ConnectionOptions],
+    **options: Unpack[ServerConnectionOptions],
 ) -> Websocket:
     """Run the server handshake over ``sock``, an accepted stream; you close the result.
+
+    The options are the :class:`~asyncwebsockets.accept.ServerConnectionOptions`.
 
     ``filter``, if given, is awaited with the client's
     :class:`wsproto.events.Request` and decides: ``True`` accepts, a string
@@ -85,15 +79,7 @@ async def create_websocket_server(
     asyncio, a plain TCP stream needs none: its servicing runs in the
     event loop's callbacks).
     """
-    accepting = ServerOptions.make(
-        settings_from(options, "create_websocket_server"),
-        filter,
-        subprotocols,
-        extra_headers,
-        process_request,
-        process_response,
-        server_header,
-    )
+    accepting = ServerOptions.make("create_websocket_server", filter, options)
     ws = await accept_connection(as_transport(sock), accepting)
     ws._start()
     return ws
@@ -297,27 +283,14 @@ async def serve_listener(
     listener: Listener[Any],
     filter: Optional[Filter] = None,  # noqa: A002
     *,
-    subprotocols: Optional[Sequence[str]] = None,
-    extra_headers: Optional[Headers] = None,
-    process_request: Union[ProcessRequest, Sequence[ProcessRequest], None] = None,
-    process_response: Union[ProcessResponse, Sequence[ProcessResponse], None] = None,
-    server_header: Optional[str] = SERVER_HEADER,
     task_status: TaskStatus[WebSocketServer] = anyio.TASK_STATUS_IGNORED,
-    **options: Unpack[ConnectionOptions],
+    **options: Unpack[ServerConnectionOptions],
 ) -> None:
     """Serve WebSocket connections accepted by ``listener`` until closed or cancelled.
 
     See :func:`serve`: the same, on an anyio listener you made.
     """
-    accepting = ServerOptions.make(
-        settings_from(options, "serve_listener"),
-        filter,
-        subprotocols,
-        extra_headers,
-        process_request,
-        process_response,
-        server_header,
-    )
+    accepting = ServerOptions.make("serve_listener", filter, options)
     server = WebSocketServer(accepting.settings.close_timeout, listener)
     await _serve_on_listener(server, handler, listener, accepting, task_status)
 
@@ -364,13 +337,8 @@ async def serve(
     sock: Optional[socket.socket] = None,
     path: Optional[str] = None,
     reuse_port: bool = False,
-    subprotocols: Optional[Sequence[str]] = None,
-    extra_headers: Optional[Headers] = None,
-    process_request: Union[ProcessRequest, Sequence[ProcessRequest], None] = None,
-    process_response: Union[ProcessResponse, Sequence[ProcessResponse], None] = None,
-    server_header: Optional[str] = SERVER_HEADER,
     task_status: TaskStatus[WebSocketServer] = anyio.TASK_STATUS_IGNORED,
-    **options: Unpack[ConnectionOptions],
+    **options: Unpack[ServerConnectionOptions],
 ) -> None:
     """Listen on ``host``:``port`` (TLS with ``ssl``) and serve until closed or cancelled.
 
@@ -398,15 +366,7 @@ async def serve(
     with 1001, waits up to ``close_timeout`` for the handlers to return,
     and cancels those that have not.
     """
-    accepting = ServerOptions.make(
-        settings_from(options, "serve"),
-        filter,
-        subprotocols,
-        extra_headers,
-        process_request,
-        process_response,
-        server_header,
-    )
+    accepting = ServerOptions.make("serve", filter, options)
     timeout = accepting.settings.open_timeout
     tls_timeout = TLS_HANDSHAKE_TIMEOUT if timeout is None else timeout
     sockets = await _listening_sockets(host, port, backlog, sock, path, reuse_port)

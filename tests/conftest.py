@@ -9,6 +9,8 @@ from typing import Iterator
 import pytest
 
 from asyncwebsockets import _speedups
+
+from .helpers import Peer
 from asyncwebsockets.transports import asyncio_native as asyncio_transport, trio_socket as trio_transport
 
 REQUIRE_COMPILED = os.environ.get("ASYNCWEBSOCKETS_REQUIRE_EXTENSIONS", "") not in ("", "0")
@@ -51,3 +53,13 @@ def anyio_backend(request: pytest.FixtureRequest) -> Iterator[str]:
     finally:
         asyncio_transport.USE_ON_ASYNCIO = True
         trio_transport.USE_ON_TRIO = True
+
+
+@pytest.fixture
+def peer() -> Iterator[Peer]:
+    """The websockets library on an event loop of its own (see helpers.Peer)."""
+    the_peer = Peer()
+    try:
+        yield the_peer
+    finally:
+        the_peer.stop()

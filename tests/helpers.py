@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from typing import Any, Awaitable, Callable, Iterator, List
+from typing import Any, Awaitable, Callable, List
 
 import anyio
-import pytest
 from websockets.asyncio.client import connect as their_connect
 from websockets.asyncio.server import serve as their_serve
 
@@ -95,15 +94,6 @@ class Peer:
             self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         assert not self._thread.is_alive(), "the websockets peer thread did not stop"
-
-
-@pytest.fixture
-def peer() -> Iterator[Peer]:
-    the_peer = Peer()
-    try:
-        yield the_peer
-    finally:
-        the_peer.stop()
 
 
 def connect(url: str, **options: Any) -> Any:

@@ -17,7 +17,8 @@ from wsproto.events import BytesMessage, TextMessage
 
 from asyncwebsockets import Websocket, open_websocket
 
-from .test_interop_websockets import LIMIT, PAYLOADS, TEST_TIMEOUT, Peer, peer, start_ours  # noqa: F401
+from .helpers import Peer
+from .test_interop_websockets import LIMIT, PAYLOADS, TEST_TIMEOUT, start_ours
 
 aiohttp = pytest.importorskip("aiohttp", reason="aiohttp is a test dependency: pip install '.[test]'")
 web = pytest.importorskip("aiohttp.web")

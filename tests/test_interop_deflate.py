@@ -24,7 +24,8 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate as TheirD
 from asyncwebsockets import PerMessageDeflate, Websocket, open_websocket
 
 from .test_interop_aiohttp import _as_data
-from .test_interop_websockets import LIMIT, TEST_TIMEOUT, Peer, as_message, connect, peer, start_ours  # noqa: F401
+from .helpers import Peer, connect
+from .test_interop_websockets import LIMIT, TEST_TIMEOUT, as_message, start_ours
 
 aiohttp = pytest.importorskip("aiohttp", reason="aiohttp is a test dependency: pip install '.[test]'")
 web = pytest.importorskip("aiohttp.web")

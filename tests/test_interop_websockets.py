@@ -14,13 +14,11 @@ import asyncio
 import base64
 import hashlib
 import os
-import queue
 import random
 import struct
-import threading
 from http import HTTPStatus
 from types import SimpleNamespace
-from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 import anyio
 import pytest
@@ -37,7 +35,7 @@ from asyncwebsockets import (
     serve,
 )
 
-from .helpers import Peer, connect, peer  # noqa: F401 - peer is a fixture
+from .helpers import Peer, connect
 
 pytestmark = pytest.mark.anyio
 

@@ -33,7 +33,7 @@ from asyncwebsockets import (
 )
 from asyncwebsockets.transports import asyncio_native
 
-from .helpers import Peer, connect, peer  # noqa: F401 - peer is a fixture
+from .helpers import Peer, connect
 from .test_connection import frame
 from .test_websocket import RawPeer, echo, raw_handshake, start, stream_pair, ws_and_raw
 
