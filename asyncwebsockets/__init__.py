@@ -17,6 +17,8 @@ from .exceptions import (
     HandshakeTimeout,
     InvalidURI,
     ProtocolError,
+    ProxyError,
+    RedirectError,
     WebSocketError,
 )
 from .hooks import HTTPRequest, Response, basic_auth, check_origin
@@ -57,6 +59,8 @@ __all__ = [
     "HandshakeError",
     "HandshakeRejected",
     "HandshakeTimeout",
+    "ProxyError",
+    "RedirectError",
     "ConnectionClosed",
     "ConnectionClosedOK",
     "ConnectionClosedError",
