@@ -110,7 +110,10 @@ class RedirectError(HandshakeRejected):
         body: bytes = b"",
     ) -> None:
         super().__init__(status_code, headers, body)
-        self.args = (message,)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ConnectionClosed(WebSocketError):
