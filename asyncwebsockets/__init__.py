@@ -24,6 +24,7 @@ from .exceptions import (
 from .hooks import HTTPRequest, Response, basic_auth, check_origin
 from .options import ConnectionOptions
 from .permessage_deflate import PerMessageDeflate
+from .reconnect import connect
 from .server import (
     Reject,
     WebSocketServer,
@@ -40,6 +41,7 @@ __all__ = [
     "Websocket",
     "open_websocket",
     "create_websocket",
+    "connect",
     "open_websocket_client",
     "create_websocket_client",
     "open_websocket_server",
