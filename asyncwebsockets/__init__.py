@@ -17,11 +17,14 @@ from .exceptions import (
     HandshakeTimeout,
     InvalidURI,
     ProtocolError,
+    ProxyError,
+    RedirectError,
     WebSocketError,
 )
 from .hooks import HTTPRequest, Response, basic_auth, check_origin
 from .options import ConnectionOptions
 from .permessage_deflate import PerMessageDeflate
+from .reconnect import connect
 from .server import (
     Reject,
     WebSocketServer,
@@ -39,6 +42,7 @@ __all__ = [
     "Websocket",
     "open_websocket",
     "create_websocket",
+    "connect",
     "open_websocket_client",
     "create_websocket_client",
     "open_websocket_server",
@@ -58,6 +62,8 @@ __all__ = [
     "HandshakeError",
     "HandshakeRejected",
     "HandshakeTimeout",
+    "ProxyError",
+    "RedirectError",
     "ConnectionClosed",
     "ConnectionClosedOK",
     "ConnectionClosedError",

@@ -11,12 +11,14 @@ from typing import Any, AsyncIterator, List, Optional, Sequence, Tuple, Union
 import anyio
 
 from .connection import Connection, ConnectionType
-from .exceptions import HandshakeError, HandshakeTimeout
+from .exceptions import HandshakeError, HandshakeRejected, HandshakeTimeout
 from .handshake import client_handshake
 from .http import Headers, header_list
 from .options import ConnectionOptions, Settings, Unpack, settings_from
+from .proxy import connect_through_proxy, proxy_from_environment
+from .redirects import MAX_REDIRECTS, REDIRECT_STATUSES, Redirects, strip_credentials
 from .transports import TRANSPORT_ERRORS, as_transport, asyncio_native
-from .uri import parse_uri
+from .uri import WebSocketURI, parse_uri
 from .version import __version__
 from .websocket import Websocket
 
@@ -55,6 +57,9 @@ async def create_websocket(
     *,
     origin: Optional[str] = None,
     user_agent_header: Optional[str] = USER_AGENT,
+    proxy: Union[str, bool, None] = True,
+    proxy_ssl: Optional[_ssl.SSLContext] = None,
+    max_redirects: int = MAX_REDIRECTS,
     **options: Unpack[ConnectionOptions],
 ) -> Websocket:
     """Connect to ``url`` (``ws://`` or ``wss://``); you close the result.
@@ -65,6 +70,12 @@ async def create_websocket(
     are extra request headers (a mapping or (name, value) pairs),
     ``subprotocols`` the ones to offer, ``origin`` the ``Origin`` header,
     ``user_agent_header`` the ``User-Agent`` header (None sends none).
+    ``proxy`` is a proxy URL (``http://``, ``https://``, ``socks5://``,
+    ``socks5h://``, ``socks4://``, ``socks4a://``), True (default) for the
+    one the environment names (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``), or None for none; ``proxy_ssl`` the TLS
+    context for an ``https://`` proxy.  Up to ``max_redirects`` redirects
+    are followed (0 follows none).
     The other options (timeouts, keepalive, limits, compression) are the
     :class:`~asyncwebsockets.options.ConnectionOptions`.
 
@@ -74,6 +85,40 @@ async def create_websocket(
     """
     settings = settings_from(options, "create_websocket")
     uri = parse_uri(url)
+    redirects = Redirects(uri, max_redirects)
+    extra: List[Tuple[bytes, bytes]] = _with_user_agent(header_list(headers), user_agent_header)
+    if origin is not None:
+        extra.append((b"Origin", origin.encode("ascii")))
+    # One budget for connecting, TLS and the WebSocket handshake together,
+    # however many redirects it takes.
+    deadline = None if settings.open_timeout is None else anyio.current_time() + settings.open_timeout
+    while True:
+        try:
+            return await _connect(uri, ssl, extra, subprotocols, settings, deadline, proxy, proxy_ssl)
+        except HandshakeRejected as exc:
+            if exc.status_code not in REDIRECT_STATUSES:
+                raise
+            target, other_host = redirects.follow(uri, exc)
+            logger.debug(
+                "HTTP %d redirect from %s%s to %s%s",
+                exc.status_code, uri.host_header, uri.resource, target.host_header, target.resource,
+            )
+            if other_host:
+                extra = strip_credentials(extra)
+            uri = target
+
+
+async def _connect(
+    uri: WebSocketURI,
+    ssl: Union[_ssl.SSLContext, bool, None],
+    headers: List[Tuple[bytes, bytes]],
+    subprotocols: Optional[Sequence[str]],
+    settings: Settings,
+    deadline: Optional[float],
+    proxy: Union[str, bool, None],
+    proxy_ssl: Optional[_ssl.SSLContext],
+) -> Websocket:
+    """One opening handshake with the server ``uri`` names, through a proxy if there is one."""
     context: Optional[_ssl.SSLContext] = None
     if uri.secure:
         if isinstance(ssl, _ssl.SSLContext):
@@ -84,18 +129,17 @@ async def create_websocket(
             context = _ssl.create_default_context()
     elif isinstance(ssl, _ssl.SSLContext) or ssl is True:
         raise ValueError("ssl was given for a ws:// URL; use wss://")
-    extra: List[Tuple[bytes, bytes]] = _with_user_agent(header_list(headers), user_agent_header)
-    if origin is not None:
-        extra.append((b"Origin", origin.encode("ascii")))
+    extra = list(headers)
     if uri.authorization is not None:
         extra.append((b"Authorization", uri.authorization.encode("ascii")))
-    # One budget for connecting, TLS and the WebSocket handshake together.
-    open_timeout = settings.open_timeout
-    started = anyio.current_time()
+    proxy_url = proxy_from_environment(uri) if proxy is True else proxy or None
+    open_timeout = None if deadline is None else max(0.0, deadline - anyio.current_time())
     try:
         with anyio.fail_after(open_timeout):
-            if asyncio_native.enabled():
-                stream: Any = await asyncio_native.connect(uri.host, uri.port, context, uri.host)
+            if proxy_url is not None:
+                stream: Any = await connect_through_proxy(proxy_url, uri.host, uri.port, context, proxy_ssl=proxy_ssl)
+            elif asyncio_native.enabled():
+                stream = await asyncio_native.connect(uri.host, uri.port, context, uri.host)
             elif context is None:
                 stream = await anyio.connect_tcp(uri.host, uri.port)
             else:
@@ -110,9 +154,11 @@ async def create_websocket(
     except TimeoutError:
         raise HandshakeTimeout(f"connecting to {uri.host}:{uri.port} timed out") from None
     except TRANSPORT_ERRORS as exc:
+        if isinstance(exc, HandshakeError):  # a ProxyError says it all
+            raise
         raise HandshakeError(f"cannot connect to {uri.host}:{uri.port}: {exc}") from exc
-    if open_timeout is not None:
-        open_timeout = max(0.0, open_timeout - (anyio.current_time() - started))
+    if deadline is not None:
+        open_timeout = max(0.0, deadline - anyio.current_time())
     return await _start_client(stream, uri.host_header, uri.resource, extra, subprotocols, settings, open_timeout)
 
 

@@ -7,7 +7,7 @@ built-in :class:`ConnectionError`, which is what the 0.x releases raised, so
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 __all__ = [
     "WebSocketError",
@@ -15,6 +15,8 @@ __all__ = [
     "HandshakeError",
     "HandshakeRejected",
     "HandshakeTimeout",
+    "ProxyError",
+    "RedirectError",
     "ConnectionClosed",
     "ConnectionClosedOK",
     "ConnectionClosedError",
@@ -66,6 +68,52 @@ class HandshakeRejected(HandshakeError):
 
 class HandshakeTimeout(HandshakeError, TimeoutError):
     """The peer did not complete the opening handshake in time."""
+
+
+class ProxyError(HandshakeError):
+    """The proxy did not open a tunnel to the server.
+
+    ``status_code`` is the HTTP status an HTTP proxy refused ``CONNECT``
+    with (407 for missing or wrong credentials, 403, 502...), so a client
+    can tell "log in" from "try later"; it is None when there was no HTTP
+    answer: the proxy could not be reached, closed the connection, spoke
+    something else, or is a SOCKS proxy that refused.  ``headers`` holds a
+    refusal's response headers (``Proxy-Authenticate`` among them).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status_code: Optional[int] = None,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.headers = list(headers)
+
+
+class RedirectError(HandshakeRejected):
+    """The server redirected the handshake somewhere the client will not follow.
+
+    A redirect loop, more redirects than ``max_redirects``, a ``Location``
+    that is missing or not an ``http(s)://`` or ``ws(s)://`` URL, and a
+    redirect from ``wss://`` down to ``ws://`` all end here.  It is a
+    :class:`HandshakeRejected`, carrying the redirect response, because
+    that is what a 3xx answer raised before redirects were followed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status_code: int,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+        body: bytes = b"",
+    ) -> None:
+        super().__init__(status_code, headers, body)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ConnectionClosed(WebSocketError):

@@ -16,6 +16,18 @@ from asyncwebsockets.transports import asyncio_native as asyncio_transport, trio
 REQUIRE_COMPILED = os.environ.get("ASYNCWEBSOCKETS_REQUIRE_EXTENSIONS", "") not in ("", "0")
 
 
+@pytest.fixture(autouse=True)
+def no_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to 127.0.0.1 directly, whatever proxy the machine is set up with.
+
+    Clients take their proxy from these variables by default (as do the
+    other libraries the tests run as peers); tests of that set them.
+    """
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture(params=["compiled", "python"])
 def codec(request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
     """The codec modules of one implementation, made active for the test.

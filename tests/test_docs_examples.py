@@ -168,6 +168,14 @@ CASES: Dict[str, Case] = {
         needs=("redis",),
         redis=True,
     ),
+    "proxies.py": Case(
+        ["without credentials: 407", "through http: hello", "through socks5: hello"],
+        needs=("pproxy", "python_socks"),
+    ),
+    "redirects.py": Case(["followed: /v2/chat: hello", "not followed: HTTP 308 to /v2/chat"]),
+    "reconnecting.py": Case(
+        ["client: hello from server run 1", "client: connection lost with 1001", "client: hello from server run 2"]
+    ),
     "listen.py": Case(["over a Unix socket: hello", "over a socket handed in: hello"]),
     "limits.py": Case(
         ["got 1000 bytes", "too big: 1009 message exceeds 1024 bytes", "10485760 bytes, sha256 106d011ba0bf1ca5"]

@@ -96,7 +96,8 @@ async def test_filter_results(codec: SimpleNamespace, case: str) -> None:
                 assert ws.close_code == 1000
             else:
                 with pytest.raises(HandshakeRejected) as info:
-                    await create_websocket(url, headers=[("X-Custom", "1")], subprotocols=["a", "b"])
+                    # max_redirects=0: the redirect is reported, not followed.
+                    await create_websocket(url, headers=[("X-Custom", "1")], subprotocols=["a", "b"], max_redirects=0)
                 assert info.value.status_code == status
                 assert isinstance(info.value, ConnectionError)
                 if case == "Reject":
