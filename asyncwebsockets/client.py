@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, List, Optional, Sequence, Tuple, Union
 
 import anyio
+from anyio.streams.tls import TLSStream
 
 from .connection import Connection, ConnectionType
 from .exceptions import HandshakeError, HandshakeRejected, HandshakeTimeout
@@ -60,6 +61,7 @@ async def create_websocket(
     proxy: Union[str, bool, None] = True,
     proxy_ssl: Optional[_ssl.SSLContext] = None,
     max_redirects: int = MAX_REDIRECTS,
+    unix_socket_path: Optional[str] = None,
     **options: Unpack[ConnectionOptions],
 ) -> Websocket:
     """Connect to ``url`` (``ws://`` or ``wss://``); you close the result.
@@ -75,7 +77,9 @@ async def create_websocket(
     one the environment names (``HTTPS_PROXY``, ``HTTP_PROXY``,
     ``ALL_PROXY``, ``NO_PROXY``), or None for none; ``proxy_ssl`` the TLS
     context for an ``https://`` proxy.  Up to ``max_redirects`` redirects
-    are followed (0 follows none).
+    are followed (0 follows none).  With ``unix_socket_path``, the
+    connection goes to that Unix socket instead (no proxy), and the URL
+    only gives the ``Host`` header, the path and the scheme.
     The other options (timeouts, keepalive, limits, compression) are the
     :class:`~asyncwebsockets.options.ConnectionOptions`.
 
@@ -94,7 +98,7 @@ async def create_websocket(
     deadline = None if settings.open_timeout is None else anyio.current_time() + settings.open_timeout
     while True:
         try:
-            return await _connect(uri, ssl, extra, subprotocols, settings, deadline, proxy, proxy_ssl)
+            return await _connect(uri, ssl, extra, subprotocols, settings, deadline, proxy, proxy_ssl, unix_socket_path)
         except HandshakeRejected as exc:
             if exc.status_code not in REDIRECT_STATUSES:
                 raise
@@ -117,6 +121,7 @@ async def _connect(
     deadline: Optional[float],
     proxy: Union[str, bool, None],
     proxy_ssl: Optional[_ssl.SSLContext],
+    unix_socket_path: Optional[str] = None,
 ) -> Websocket:
     """One opening handshake with the server ``uri`` names, through a proxy if there is one."""
     context: Optional[_ssl.SSLContext] = None
@@ -136,8 +141,10 @@ async def _connect(
     open_timeout = None if deadline is None else max(0.0, deadline - anyio.current_time())
     try:
         with anyio.fail_after(open_timeout):
-            if proxy_url is not None:
-                stream: Any = await connect_through_proxy(proxy_url, uri.host, uri.port, context, proxy_ssl=proxy_ssl)
+            if unix_socket_path is not None:
+                stream: Any = await _connect_unix(unix_socket_path, context, uri.host)
+            elif proxy_url is not None:
+                stream = await connect_through_proxy(proxy_url, uri.host, uri.port, context, proxy_ssl=proxy_ssl)
             elif asyncio_native.enabled():
                 stream = await asyncio_native.connect(uri.host, uri.port, context, uri.host)
             elif context is None:
@@ -160,6 +167,16 @@ async def _connect(
     if deadline is not None:
         open_timeout = max(0.0, deadline - anyio.current_time())
     return await _start_client(stream, uri.host_header, uri.resource, extra, subprotocols, settings, open_timeout)
+
+
+async def _connect_unix(path: str, context: Optional[_ssl.SSLContext], hostname: str) -> Any:
+    """A stream to the Unix socket at ``path`` (TLS over it with ``context``)."""
+    if asyncio_native.enabled():
+        return await asyncio_native.connect_unix(path, context, hostname)
+    stream: Any = await anyio.connect_unix(path)
+    if context is not None:
+        stream = await TLSStream.wrap(stream, hostname=hostname, ssl_context=context, standard_compatible=False)
+    return stream
 
 
 @asynccontextmanager

@@ -245,6 +245,9 @@ async def test_unix_socket_server(codec: SimpleNamespace, tmp_path: Any) -> None
             async with open_websocket_client(stream, "localhost", "/") as ws:
                 await ws.send("over a Unix socket")
                 assert (await ws.receive()).data == "over a Unix socket"
+            async with open_websocket("ws://chat.example/room", unix_socket_path=path) as ws:
+                await ws.send("by URL")
+                assert (await ws.receive()).data == "by URL"
         tg.cancel_scope.cancel()
 
 

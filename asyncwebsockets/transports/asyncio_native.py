@@ -467,6 +467,15 @@ async def connect(
     return protocol
 
 
+async def connect_unix(path: str, ssl: Optional[_ssl.SSLContext], server_hostname: Optional[str]) -> AsyncioTransport:
+    """Open a connection to a Unix socket (TLS over it with ``ssl``) with our protocol."""
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_unix_connection(
+        AsyncioTransport, path, ssl=ssl, server_hostname=server_hostname if ssl is not None else None
+    )
+    return protocol
+
+
 async def start_server(
     on_connect: Callable[[AsyncioTransport], None],
     sock: socket.socket,
