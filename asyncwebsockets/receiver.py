@@ -221,6 +221,24 @@ class Receiver:
 
     # -- taken by the application ------------------------------------------------------
 
+    def take(self) -> Optional[Event]:
+        """The next queued event, or None if there is none yet (the fast path of :meth:`get`)."""
+        events = self._events
+        head = self._head
+        size = len(events)
+        if head >= size:
+            return None
+        event = events[head]
+        head += 1
+        if head == size:
+            events.clear()
+            head = size = 0
+        self._head = head
+        if self.paused and size - head <= self._low:
+            self.paused = False
+            self._transport.resume_reading()
+        return event
+
     async def get(self) -> Event:
         """The next event; StopAsyncIteration once the connection is over and all are taken."""
         events = self._events
@@ -235,17 +253,7 @@ class Receiver:
             if reader is None or not await reader(self):
                 await self.wakeup.wait()
             events = self._events
-        head = self._head
-        event = events[head]
-        head += 1
-        if head == len(events):
-            events.clear()
-            head = 0
-        self._head = head
-        if self.paused and len(events) - head <= self._low:
-            self.paused = False
-            self._transport.resume_reading()
-        return event
+        return self.take()  # type: ignore[return-value]
 
     @property
     def queued(self) -> int:

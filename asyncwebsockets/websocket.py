@@ -142,10 +142,14 @@ class Websocket:
         return self
 
     async def __anext__(self) -> Event:
-        return await self._receiver.get()
+        # A message already queued is taken without another coroutine.
+        return self._receiver.take() or await self._receiver.get()
 
     async def receive(self) -> Message[Any]:
         """The next message; raises :class:`ConnectionClosed` once there are no more."""
+        event = self._receiver.take()
+        if event is not None:
+            return event  # type: ignore[return-value]
         try:
             return await self._receiver.get()  # type: ignore[return-value]
         except StopAsyncIteration:
@@ -166,19 +170,31 @@ class Websocket:
         Raises :class:`ConnectionClosed` once the connection is closing or
         closed, with the peer's close code if it closed first.
         """
-        if not isinstance(data, (str, bytes, bytearray, memoryview)):
+        cls = type(data)
+        if cls is not str and cls is not bytes and not isinstance(data, (str, bytes, bytearray, memoryview)):
             await self._send_fragments(data)
             return
-        if self._fragmenting is not None and self._fragmenting.locked:
+        fragmenting = self._fragmenting
+        if fragmenting is not None and fragmenting.locked:
             # Another task is sending a message in fragments: after it.
-            async with self._fragmenting:
+            async with fragmenting:
                 pass
-        frame = self._conn.send_message(data, final)
+        frame = self._conn.send_message(data, final)  # type: ignore[arg-type]
         if self._debug:
-            self._logger.debug("> %s (%d bytes)", "text" if isinstance(data, str) else "binary", len(data))
-        # While received messages are still queued, this is likely one
-        # answer of a batch: the transport may gather them into one write.
-        await self._write(frame, self._receiver.queued > 0)
+            self._logger.debug("> %s (%d bytes)", "text" if cls is str else "binary", len(data))  # type: ignore[arg-type]
+        receiver = self._receiver
+        if receiver.done:
+            raise self._lost()
+        try:
+            # While received messages are still queued, this is likely one
+            # answer of a batch: the transport may gather them into one write.
+            await self._transport.send(frame, receiver.queued > 0)
+        except TRANSPORT_ERRORS:
+            raise self._lost() from None
+        except BaseException:
+            if not self._transport.send_is_atomic:
+                self._lost()  # see _write
+            raise
 
     async def _send_fragments(self, fragments: Union[Iterable[Data], AsyncIterable[Data]]) -> None:
         """One message from an iterable of fragments, each sent as it comes (one ahead, to mark the last)."""
