@@ -54,6 +54,7 @@ unset PYTHONPATH ASYNCWEBSOCKETS_NO_EXTENSIONS ASYNCWEBSOCKETS_REQUIRE_EXTENSION
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 log() { printf '\n==> %s\n' "$*"; }
+size_of() { local bytes; bytes="$(stat -c %s "$1")"; echo "$bytes bytes ($(( (bytes + 512) / 1024 )) KiB)"; }
 
 find_python() {  # find_python 3.12 -> path of a CPython 3.12 interpreter
     local version="$1" candidate
@@ -186,7 +187,7 @@ for version in $PYTHONS; do
     new_venv "$venv" "$python"
     "$venv/bin/python" -m pip install -q "$wheel"
     install_test_deps "$venv"
-    size="$(du -k "$wheel" | cut -f1) KiB"
+    size="$(size_of "$wheel")"
     if ! check_import "$venv" 1; then
         SUMMARY+=("$(basename "$wheel")  $size  import check FAILED"); FAILED=1; continue
     fi
@@ -229,7 +230,7 @@ if ! PATH="$venv/bin:$NOCC" CC=false CXX=false LDSHARED=false \
 else
     grep -E "speedups not built|building without speedups" "$WORK/sdist-install.log" | head -n 3 || true
     install_test_deps "$venv"
-    size="$(du -k "$SDIST" | cut -f1) KiB"
+    size="$(size_of "$SDIST")"
     if ! check_import "$venv" 0; then
         SUMMARY+=("$(basename "$SDIST") (no compiler)  $size  import check FAILED"); FAILED=1
     elif result="$(run_tests "$venv" "$WORK/test-sdist.log")"; then
