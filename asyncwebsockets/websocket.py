@@ -183,12 +183,11 @@ class Websocket:
         if self._debug:
             self._logger.debug("> %s (%d bytes)", "text" if cls is str else "binary", len(data))  # type: ignore[arg-type]
         receiver = self._receiver
-        if receiver.done:
-            raise self._lost()
         try:
             # While received messages are still queued, this is likely one
             # answer of a batch: the transport may gather them into one write.
-            await self._transport.send(frame, receiver.queued > 0)
+            # (A closed transport raises: no need to look first.)
+            await self._transport.send(frame, receiver._head < len(receiver._events))
         except TRANSPORT_ERRORS:
             raise self._lost() from None
         except BaseException:
