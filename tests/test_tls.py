@@ -12,7 +12,7 @@ import asyncio
 import logging
 import ssl
 from types import SimpleNamespace
-from typing import Any, Iterator, List, Optional
+from typing import Any, List, Optional
 
 import anyio
 import pytest
@@ -62,15 +62,6 @@ def pki() -> SimpleNamespace:
         client=client_context(),
         client_with_cert=client_context(with_cert=True),
     )
-
-
-@pytest.fixture
-def peer() -> Iterator[Peer]:
-    the_peer = Peer()
-    try:
-        yield the_peer
-    finally:
-        the_peer.stop()
 
 
 def caused_by(exc: BaseException, kind: type) -> Optional[BaseException]:
