@@ -8,8 +8,8 @@ synchronous and cheap; the application's side waits on one wake-up.
 Received messages wait in a bounded queue: when it holds ``max_queue``
 messages the transport stops reading, so TCP makes the peer wait and
 memory stays bounded by the queue size times ``max_message_size`` (plus
-one read); reading resumes when the application has taken all but the
-low-water mark.
+two reads: the one that filled the queue, and one held unparsed); reading
+resumes when the application has taken all but the low-water mark.
 
 Keepalive runs on the transport's clock through :meth:`Receiver.tick`:
 every ``ping_interval`` seconds a ping goes out, and if nothing at all has

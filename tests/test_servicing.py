@@ -157,12 +157,13 @@ async def test_peer_close_is_answered_without_a_reader(codec: SimpleNamespace, r
 # -- bounded queues ------------------------------------------------------------------
 
 
-async def test_queue_bound_stops_reading_then_resumes(codec: SimpleNamespace) -> None:
+@pytest.mark.parametrize("kind", ["socketpair", "tcp"])
+async def test_queue_bound_stops_reading_then_resumes(codec: SimpleNamespace, kind: str) -> None:
     """With max_queue=4, unread messages stop the reading; taking them resumes it, in order."""
     count = 200  # 12 MB: far more than the socket buffers hold
     sent: List[int] = []
     with anyio.fail_after(20):
-        async with ws_and_raw("socketpair", max_queue=4) as (ws, raw):
+        async with ws_and_raw(kind, max_queue=4) as (ws, raw):
             async with anyio.create_task_group() as tg:
 
                 async def flood() -> None:
@@ -175,7 +176,12 @@ async def test_queue_bound_stops_reading_then_resumes(codec: SimpleNamespace) ->
                 await anyio.sleep(0.5)
                 # TCP pushed back: the peer is stuck, our queue is bounded.
                 assert len(sent) < count
+                # At most the mark plus what one read brought.
                 assert ws._receiver.queued <= 4 + 256 * 1024 // 60000 + 1
+                if kind == "tcp" and type(ws.transport) is asyncio_native.AsyncioTransport:
+                    # asyncio was told to stop, with one more read held.
+                    assert ws.transport._stopped
+                    assert 0 < sum(map(len, ws.transport._held)) <= asyncio_native.READ_SIZE
                 received = []
                 async for message in ws:
                     if isinstance(message, TextMessage):

@@ -90,6 +90,12 @@ def memory_pipe(buffer: float = 64) -> Tuple[MemoryByteStream, MemoryByteStream]
 async def stream_pair(kind: str) -> Tuple[ByteStream, ByteStream]:
     if kind == "memory":
         return memory_pipe()
+    if kind == "tcp":
+        # anyio TCP streams: on asyncio, ours takes over their transport.
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            client = await anyio.connect_tcp("127.0.0.1", listener.getsockname()[1])
+            accepted, _ = listener.accept()
+        return client, await anyio.abc.SocketStream.from_socket(accepted)
     a, b = socket.socketpair()
     return await anyio.abc.UNIXSocketStream.from_socket(a), await anyio.abc.UNIXSocketStream.from_socket(b)
 

@@ -105,7 +105,12 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         self._size = 0
         self._eof = False
         self._read_waiter: Optional[asyncio.Future[None]] = None
+        # Pausing is lazy: _reading_paused says we want no more input,
+        # _stopped that asyncio was told so, which happens only once a read
+        # comes anyway (that read is held in _held until reading resumes).
         self._reading_paused = False
+        self._stopped = False
+        self._held: List[bytes] = []
         # Writing.
         self._writing_paused = False
         self._paused_for_replies = False
@@ -152,9 +157,15 @@ class AsyncioTransport(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         sink = self._sink
         if sink is not None:
+            if self._reading_paused:
+                self._held.append(bytes(self._buffer[:nbytes]))
+                self._stop()
+                return
             sink.data_received(bytes(self._buffer[:nbytes]))
             self.poke()
         else:
+            if self._reading_paused:
+                self._stop()
             self.data_received(bytes(self._buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
@@ -287,14 +298,45 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         self._arm(math.inf if wait is None else self._loop.time() + wait)
 
     def pause_reading(self) -> None:
-        if not self._reading_paused:
-            self._reading_paused = True
+        """Take no more input; asyncio is told only if some comes anyway.
+
+        A full queue is usually drained before the next read is due (the
+        application runs in the same loop iteration), and telling asyncio
+        to pause and resume costs two system calls each time.  So this only
+        sets a flag; a read that arrives while it is set is held, unparsed,
+        and only then does asyncio stop reading.  Memory stays bounded by
+        one read more.
+        """
+        self._reading_paused = True
+
+    def _stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
             if not self._transport.is_closing():
                 self._transport.pause_reading()
 
     def resume_reading(self) -> None:
         if self._reading_paused and not self._paused_for_replies:
             self._reading_paused = False
+            if self._held:
+                # Parse what was held first, outside the caller's frame: it
+                # may fill the queue again.
+                self._loop.call_soon(self._feed_held)
+            elif self._stopped:
+                self._stopped = False
+                if not self._transport.is_closing():
+                    self._transport.resume_reading()
+
+    def _feed_held(self) -> None:
+        held = self._held
+        sink = self._sink
+        if self._reading_paused or not held or sink is None:
+            return
+        self._held = []
+        sink.data_received(held[0] if len(held) == 1 else b"".join(held))
+        self.poke()
+        if not self._reading_paused and self._stopped:
+            self._stopped = False
             if not self._transport.is_closing():
                 self._transport.resume_reading()
 
