@@ -339,7 +339,7 @@ class Connection:
 
     # -- receiving ------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> List[Event]:
+    def receive_data(self, data: Union[bytes, memoryview]) -> List[Event]:
         """Process bytes from the peer; return the events they complete.
 
         During the handshake this raises :class:`HandshakeError` (a server
@@ -365,7 +365,7 @@ class Connection:
         reader = self._reader
         if reader is None:
             if self.state is ConnectionState.CONNECTING:
-                return self._receive_handshake(data)
+                return self._receive_handshake(bytes(data))
             # Failed, or never opened: nothing more is read.
             return []
         if self._pending_input:

@@ -24,7 +24,7 @@ import logging
 import math
 import os
 import time
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from wsproto.events import BytesMessage, Event, Pong, TextMessage
 
@@ -94,7 +94,7 @@ class Receiver:
 
     # -- fed by the transport --------------------------------------------------------
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: Union[bytes, memoryview]) -> None:
         conn = self.connection
         self._heard = True
         events = conn.receive_data(data)

@@ -161,7 +161,8 @@ class AsyncioTransport(asyncio.BufferedProtocol):
                 self._held.append(bytes(self._buffer[:nbytes]))
                 self._stop()
                 return
-            sink.data_received(bytes(self._buffer[:nbytes]))
+            # The parser copies what it keeps: no need to copy the read first.
+            sink.data_received(self._buffer[:nbytes])
             self.poke()
         else:
             if self._reading_paused:

@@ -13,7 +13,7 @@ asyncio's protocol callbacks with no task at all, or one reader task.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Protocol, Tuple
+from typing import Any, Optional, Protocol, Tuple, Union
 
 import anyio
 
@@ -54,7 +54,8 @@ class Sink(Protocol):
     def queued(self) -> int:
         """Messages waiting for the application."""
 
-    def data_received(self, data: bytes) -> None: ...
+    def data_received(self, data: Union[bytes, memoryview]) -> None:
+        """Bytes from the peer; a memoryview is only valid during the call."""
 
     def eof_received(self) -> None: ...
 
