@@ -404,7 +404,7 @@ class FrameReader:
                 self._stream_once = False
                 self._reassemble = True
             return Fragment(data, bool(fin))
-        if message_opcode == OP_BINARY:
+        if isinstance(data, bytes):
             return BytesMessage(data, True, bool(fin))
         return TextMessage(data, True, bool(fin))
 
