@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, List, Optional, Union
 
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
 
+from ._fragment import Fragment
 from ._mask_py import apply_mask
 from ._utf8_py import Utf8Validator
 from .exceptions import ProtocolError
@@ -86,6 +87,12 @@ class FrameReader:
     memory one connection can make us hold.  Without reassembly it applies
     to each frame.
 
+    :meth:`stream_message` turns reassembly off for one message: the one in
+    progress, or else the next.  Its frames then come out as
+    :class:`~asyncwebsockets._fragment.Fragment` events as they arrive, and
+    reassembly resumes after its last frame.  The switch is made by turning
+    ``reassemble`` off, so the reassembling path never looks for it.
+
     With an ``inflater`` (permessage-deflate was negotiated), a data frame
     with RSV1 set starts a compressed message, whose frames are decompressed
     before anything else looks at them; ``max_message_size`` then bounds the
@@ -109,6 +116,7 @@ class FrameReader:
         "_finished",
         "_inflater",
         "_compressed",
+        "_stream_once",
     )
 
     def __init__(
@@ -143,6 +151,8 @@ class FrameReader:
         # Whether the message being received is compressed (RFC 7692
         # section 6: only its first frame carries RSV1).
         self._compressed = False
+        # Whether reassembly is off for one message only (stream_message).
+        self._stream_once = False
 
     @property
     def buffered(self) -> int:
@@ -153,6 +163,47 @@ class FrameReader:
     def finished(self) -> bool:
         """True once a close frame or a protocol error ended the stream."""
         return self._finished
+
+    @property
+    def streaming(self) -> bool:
+        """True from :meth:`stream_message` until the last frame of that message is parsed."""
+        return self._stream_once
+
+    def stream_message(self) -> Optional[Fragment]:
+        """Deliver the message in progress, or else the next one, frame by frame.
+
+        Each of its data frames then comes out of :meth:`feed` as a
+        :class:`~asyncwebsockets._fragment.Fragment`, and after its last
+        one the reader reassembles again.  Returns what of a message in
+        progress was already received, as its first fragment (text whose
+        last character is incomplete keeps those bytes for the next one),
+        or None when no message is in progress.  ``max_message_size``
+        applies to each of its frames from then on, since no more than one
+        frame of it is held.
+        """
+        if self._stream_once or not self._reassemble:
+            raise RuntimeError("the reader is already delivering frames as they come")
+        self._reassemble = False
+        self._stream_once = True
+        if not self._message_opcode:
+            return None
+        data = bytes(self._message)
+        self._message = bytearray()
+        self._message_size = 0
+        if self._message_opcode == OP_TEXT:
+            # The validator has seen these bytes; the decoder keeps a
+            # trailing incomplete character for the next frame.
+            self._decoder = codecs.getincrementaldecoder("utf-8")()
+            return Fragment(self._decoder.decode(data, False), False)
+        return Fragment(data, False)
+
+    def cancel_stream(self) -> bool:
+        """Undo :meth:`stream_message` if no frame of that message has come yet; whether it was undone."""
+        if not self._stream_once or self._message_opcode:
+            return False
+        self._stream_once = False
+        self._reassemble = True
+        return True
 
     def feed(self, data: Buffer) -> List[Event]:
         """Take the next bytes from the peer; return the events they complete.
@@ -336,16 +387,26 @@ class FrameReader:
         message_opcode = self._message_opcode
         if fin:
             self._message_opcode = 0
+        data: Union[str, bytes]
         if message_opcode == OP_BINARY:
-            return BytesMessage(payload, True, bool(fin))
-        if not self._validator.feed(payload, bool(fin)):
-            raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message")
-        assert self._decoder is not None
-        text = self._decoder.decode(payload, bool(fin))
-        if fin:
-            self._validator.reset()
-            self._decoder = None
-        return TextMessage(text, True, bool(fin))
+            data = payload
+        else:
+            if not self._validator.feed(payload, bool(fin)):
+                raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message")
+            assert self._decoder is not None
+            data = self._decoder.decode(payload, bool(fin))
+            if fin:
+                self._validator.reset()
+                self._decoder = None
+        if self._stream_once:
+            if fin:
+                # That message is done: reassemble again from the next one.
+                self._stream_once = False
+                self._reassemble = True
+            return Fragment(data, bool(fin))
+        if isinstance(data, bytes):
+            return BytesMessage(data, True, bool(fin))
+        return TextMessage(data, True, bool(fin))
 
     def _control_frame(self, opcode: int, payload: bytes) -> Event:
         if opcode == OP_PING:

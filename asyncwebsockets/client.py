@@ -71,7 +71,8 @@ async def create_websocket(
     checked, SNI sent); pass your own context to change that.  ``headers``
     are extra request headers (a mapping or (name, value) pairs),
     ``subprotocols`` the ones to offer, ``origin`` the ``Origin`` header,
-    ``user_agent_header`` the ``User-Agent`` header (None sends none).
+    ``user_agent_header`` the ``User-Agent`` header (None sends none),
+    which an HTTP proxy's ``CONNECT`` request carries too.
     ``proxy`` is a proxy URL (``http://``, ``https://``, ``socks5://``,
     ``socks5h://``, ``socks4://``, ``socks4a://``), True (default) for the
     one the environment names (``HTTPS_PROXY``, ``HTTP_PROXY``,
@@ -144,7 +145,9 @@ async def _connect(
             if unix_socket_path is not None:
                 stream: Any = await _connect_unix(unix_socket_path, context, uri.host)
             elif proxy_url is not None:
-                stream = await connect_through_proxy(proxy_url, uri.host, uri.port, context, proxy_ssl=proxy_ssl)
+                stream = await connect_through_proxy(
+                    proxy_url, uri.host, uri.port, context, proxy_ssl=proxy_ssl, user_agent=_user_agent(extra)
+                )
             elif asyncio_native.enabled():
                 stream = await asyncio_native.connect(uri.host, uri.port, context, uri.host)
             elif context is None:
@@ -244,6 +247,14 @@ def _with_user_agent(headers: List[Tuple[bytes, bytes]], user_agent: Optional[st
     if user_agent is not None and not any(name.lower() == b"user-agent" for name, _ in headers):
         headers.append((b"User-Agent", user_agent.encode("latin-1")))
     return headers
+
+
+def _user_agent(headers: List[Tuple[bytes, bytes]]) -> Optional[str]:
+    """The ``User-Agent`` the handshake sends, for the proxy to see too (None: none)."""
+    for name, value in headers:
+        if name.lower() == b"user-agent":
+            return value.decode("latin-1")
+    return None
 
 
 async def _start_client(

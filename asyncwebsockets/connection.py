@@ -407,6 +407,39 @@ class Connection:
                 self.local_close = CloseConnection(event.code, reason)
             self.state = ConnectionState.CLOSED
 
+    # -- one message frame by frame ---------------------------------------------
+
+    @property
+    def reassembles(self) -> bool:
+        """Whether messages are reassembled (the ``reassemble`` option)."""
+        return self._reassemble
+
+    @property
+    def receiving(self) -> bool:
+        """Whether frames are still parsed (the connection is not closed or failed)."""
+        reader = self._reader
+        return reader is not None and not reader.finished and self._pending_failure is None
+
+    @property
+    def streaming_message(self) -> bool:
+        """Whether the reader delivers a message as fragments (see :meth:`stream_message`)."""
+        reader = self._reader
+        return reader is not None and reader.streaming
+
+    def stream_message(self) -> Optional[Event]:
+        """Deliver the message in progress, or the next, as ``Fragment`` events.
+
+        Returns what of it was already received, as its first fragment, or
+        None.  Only while :attr:`receiving`, on a reassembling connection.
+        """
+        assert self._reader is not None
+        return self._reader.stream_message()
+
+    def cancel_stream(self) -> bool:
+        """Take back :meth:`stream_message` if nothing of that message has come; whether it was."""
+        reader = self._reader
+        return reader is not None and reader.cancel_stream()
+
     @property
     def failure_pending(self) -> bool:
         """Whether the next :meth:`receive_data` call fails the connection."""

@@ -110,11 +110,15 @@ async def connect_through_proxy(
     ssl_context: Optional[_ssl.SSLContext] = None,
     *,
     proxy_ssl: Optional[_ssl.SSLContext] = None,
+    user_agent: Optional[str] = None,
 ) -> ByteStream:
     """A stream to ``host:port`` through ``proxy``, with TLS to the server when ``ssl_context`` is given.
 
     ``proxy_ssl`` is the TLS context for an ``https://`` proxy (by default
-    :func:`ssl.create_default_context`).  Failures of the proxy raise
+    :func:`ssl.create_default_context`).  ``user_agent`` goes in the
+    ``User-Agent`` header of an HTTP proxy's ``CONNECT`` request (None sends
+    none): proxies log it and some filter on it, so it should be the one
+    the WebSocket handshake itself carries.  Failures of the proxy raise
     :class:`~asyncwebsockets.exceptions.ProxyError`; those of the server's
     TLS handshake propagate as they would on a direct connection.  No
     timeout of its own: the caller bounds the whole opening.
@@ -123,7 +127,7 @@ async def connect_through_proxy(
     if where.scheme.startswith("socks"):
         stream = await _socks_connect(where, host, port)
     else:
-        stream = await _http_connect(where, host, port, proxy_ssl)
+        stream = await _http_connect(where, host, port, proxy_ssl, user_agent)
     if ssl_context is None:
         return stream
     try:
@@ -137,7 +141,7 @@ async def connect_through_proxy(
 
 
 async def _http_connect(
-    proxy: ProxyURL, host: str, port: int, proxy_ssl: Optional[_ssl.SSLContext]
+    proxy: ProxyURL, host: str, port: int, proxy_ssl: Optional[_ssl.SSLContext], user_agent: Optional[str] = None
 ) -> ByteStream:
     """Open a ``CONNECT`` tunnel; the stream returned carries the server's bytes from the first one."""
     try:
@@ -154,7 +158,7 @@ async def _http_connect(
     except TRANSPORT_ERRORS as exc:
         raise ProxyError(f"cannot connect to proxy {proxy}: {exc}") from exc
     try:
-        await _request_tunnel(stream, proxy, host, port)
+        await _request_tunnel(stream, proxy, host, port, user_agent)
     except BaseException:
         with anyio.CancelScope(shield=True):
             await stream.aclose()
@@ -162,9 +166,13 @@ async def _http_connect(
     return stream
 
 
-async def _request_tunnel(stream: ByteStream, proxy: ProxyURL, host: str, port: int) -> None:
+async def _request_tunnel(
+    stream: ByteStream, proxy: ProxyURL, host: str, port: int, user_agent: Optional[str] = None
+) -> None:
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     headers = [("Host", authority)]
+    if user_agent is not None:
+        headers.append(("User-Agent", user_agent))
     if proxy.username is not None:
         credentials = f"{proxy.username}:{proxy.password or ''}".encode("utf-8")
         headers.append(("Proxy-Authorization", "Basic " + base64.b64encode(credentials).decode("ascii")))

@@ -24,14 +24,18 @@ import logging
 import math
 import os
 import time
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from wsproto.events import BytesMessage, Event, Pong, TextMessage
 
+from ._fragment import Fragment
 from .connection import Connection, ConnectionState
 from .options import Settings
 from ._wakeup import new_wakeup
 from .transports.base import Transport
+
+if TYPE_CHECKING:
+    from .streaming import MessageStream
 
 __all__ = ["Receiver", "CLOSE_INTERNAL_ERROR", "LINGER"]
 
@@ -91,6 +95,10 @@ class Receiver:
         self.latency = 0.0
         self._logger = logger
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        #: The stream that the message the reader delivers as fragments
+        #: goes to (None: no stream, or the rest of an abandoned message,
+        #: which is dropped); see :mod:`asyncwebsockets.streaming`.
+        self.stream: Optional[MessageStream] = None
 
     # -- fed by the transport --------------------------------------------------------
 
@@ -109,6 +117,10 @@ class Receiver:
                         queue.append(event)
                     elif cls is Pong:
                         self._pong_received(event.payload)  # type: ignore[attr-defined]
+                    elif cls is Fragment:
+                        stream = self.stream
+                        if stream is not None:
+                            stream.put(event)  # type: ignore[arg-type]
             if self._debug:
                 for event in events:
                     self._logger.debug("< %s", _describe(event))
@@ -249,7 +261,10 @@ class Receiver:
                 # Every message before the violation is taken: fail now.
                 self.fail_pending()
                 continue
-            reader = self._read_for_application
+            if self.stream is not None:
+                # A message goes to a stream: ours is the one after it.
+                self.stream.receiving_elsewhere()
+            reader = self._read_for_application if self.stream is None else None
             if reader is None or not await reader(self):
                 await self.wakeup.wait()
             events = self._events
@@ -257,7 +272,9 @@ class Receiver:
 
     @property
     def queued(self) -> int:
-        return len(self._events) - self._head
+        """Messages, and fragments of a streamed message, waiting for the application."""
+        stream = self.stream
+        return len(self._events) - self._head + (0 if stream is None else stream.held)
 
     def pending(self) -> List[Event]:
         """The queued events, oldest first (for inspection)."""
@@ -270,6 +287,18 @@ class Receiver:
         self._failure_due = _INF
         self._closed_by_input()
         self._transport.poke()
+
+    def pause(self) -> None:
+        """Stop reading: a stream holds as many fragments as the queue may hold messages."""
+        if not self.paused:
+            self.paused = True
+            self._transport.pause_reading()
+
+    def resume_below(self, held: int) -> None:
+        """Resume reading once both the queue and a stream's ``held`` fragments are down to the low mark."""
+        if self.paused and held <= self._low and len(self._events) - self._head <= self._low:
+            self.paused = False
+            self._transport.resume_reading()
 
     def prepare_to_close(self) -> None:
         """We are about to send a close frame: the peer's answer must be read."""

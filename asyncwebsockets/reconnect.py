@@ -6,16 +6,19 @@ usually wrong in one of three ways: it retries at once and forever
 it retries what will never work (a 403, a bad URL, a certificate that does
 not verify) instead of telling anyone, or it leaks the connection it
 moved on from.  Here the waits grow exponentially up to a cap, with random
-jitter so that clients dropped together do not come back together; only
-failures that another attempt may cure are retried; and each connection
-is closed when the loop moves on.
+jitter so that clients dropped together do not come back together, unless
+the server said how long to wait (``Retry-After``); only failures that
+another attempt may cure are retried; and each connection is closed when
+the loop moves on.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import random
 import ssl
+import time
 from types import TracebackType
 from typing import Any, AsyncIterator, Callable, Generator, Iterator, Optional, Type
 
@@ -25,7 +28,7 @@ from .client import create_websocket
 from .exceptions import HandshakeError, HandshakeRejected, HandshakeTimeout, ProxyError, RedirectError
 from .websocket import Websocket
 
-__all__ = ["connect", "Connect", "retryable", "backoff"]
+__all__ = ["connect", "Connect", "retryable", "backoff", "retry_after"]
 
 logger = logging.getLogger("asyncwebsockets.client")
 
@@ -56,6 +59,38 @@ def retryable(exc: BaseException) -> bool:
     # Lost or refused connections (ConnectionError and the other OSErrors),
     # and timeouts; ValueError (InvalidURI), TypeError, ImportError are not.
     return isinstance(exc, (OSError, TimeoutError, anyio.BrokenResourceError, anyio.EndOfStream))
+
+
+#: Statuses whose ``Retry-After`` says when to come back (RFC 9110 section
+#: 10.2.3, and RFC 6585 section 4 for 429).
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def retry_after(exc: BaseException) -> Optional[float]:
+    """Seconds a server that refused the handshake asked us to wait, or None.
+
+    From the ``Retry-After`` header of a 503 or 429 answer: a number of
+    seconds, or an HTTP date (a date in the past means now).  A server
+    that knows when it will be back is a better guide than our backoff,
+    and retrying before then would only earn another refusal.  A value
+    that is neither is ignored.
+    """
+    if not isinstance(exc, HandshakeRejected) or exc.status_code not in RETRY_AFTER_STATUSES:
+        return None
+    for name, value in exc.headers:
+        if name.lower() != b"retry-after":
+            continue
+        text = value.decode("latin-1").strip()
+        if text.isdigit():
+            return float(text)
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None  # not an HTTP date: those are in GMT
+        return max(0.0, when.timestamp() - time.time())
+    return None
 
 
 def backoff(initial: float, factor: float, maximum: float) -> Iterator[float]:
@@ -141,6 +176,10 @@ class Connect:
                 if delays is None:
                     delays = backoff(self.backoff_initial, self.backoff_factor, self.backoff_max)
                 delay = next(delays)
+                asked = retry_after(exc)
+                if asked is not None:
+                    # As the server asked, within our longest wait.
+                    delay = min(asked, self.backoff_max)
                 logger.warning("cannot connect to %s (%s); trying again in %.1f s", _safe(self.url), _brief(exc), delay)
                 await anyio.sleep(delay)
                 continue
@@ -187,7 +226,10 @@ def connect(
     :func:`retryable`) are retried after ``backoff_initial`` seconds,
     growing by ``backoff_factor`` per failure up to ``backoff_max``, each
     wait a random part (half to all) of that; a connection that stays open
-    resets the waits.  Other failures end the loop by raising.
+    resets the waits.  A server that refuses with 503 or 429 and a
+    ``Retry-After`` header (seconds or an HTTP date) is retried when it
+    asked instead, though never later than ``backoff_max`` seconds.
+    Other failures end the loop by raising.
     ``process_exception(exc)`` may decide instead: it returns None to
     retry, or the exception to raise.  The other keyword arguments are
     those of :func:`~asyncwebsockets.client.create_websocket`.

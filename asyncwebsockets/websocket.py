@@ -23,6 +23,7 @@ from .exceptions import ConnectionClosed
 from .options import Settings
 from .permessage_deflate import PerMessageDeflate
 from .receiver import Receiver
+from .streaming import MessageStream
 from .transports.base import TRANSPORT_ERRORS, Transport
 from .transports.stream import SendLock
 
@@ -154,6 +155,29 @@ class Websocket:
             return await self._receiver.get()  # type: ignore[return-value]
         except StopAsyncIteration:
             raise self._conn.closed_exception() from None
+
+    def receive_streaming(self) -> MessageStream:
+        """The next message, as an async iterator of the fragments it arrives in.
+
+        For messages too large to hold, or worth acting on before they
+        end: ``async for fragment in ws.receive_streaming()`` yields
+        ``str`` fragments of a text message or ``bytes`` of a binary one,
+        each as soon as its frame is in (a character split between frames
+        comes with the frame that completes it), and ends with the message.
+        A message that is already queued whole comes as one fragment, and
+        of a message partly received, what is already here comes first.
+        Other messages are still reassembled; only this one is not, so
+        ``max_message_size`` bounds each of its frames instead of the whole.
+
+        Raises :class:`ConnectionClosed` if the connection ends first,
+        before or during the message.  One stream at a time: another task
+        starting one meanwhile gets :exc:`RuntimeError`, while other tasks'
+        ``receive()`` gets the message after this one.  Leaving the loop
+        early (or ``aclose()``) drops the rest of the message as it
+        arrives; the next ``receive()`` gets the message after it.  See
+        "Receive a message in pieces" in the how-to guide.
+        """
+        return MessageStream(self._receiver, self._conn)
 
     # -- sending -----------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from libc.string cimport memcpy, memmove
 
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
+from asyncwebsockets._fragment import Fragment
 from asyncwebsockets.exceptions import ProtocolError
 
 from utf8_dfa cimport utf8_feed, utf8_reset, utf8_state
@@ -132,6 +133,12 @@ cdef class FrameReader:
     memory one connection can make us hold.  Without reassembly it applies
     to each frame.
 
+    :meth:`stream_message` turns reassembly off for one message: the one in
+    progress, or else the next.  Its frames then come out as
+    :class:`~asyncwebsockets._fragment.Fragment` events as they arrive, and
+    reassembly resumes after its last frame.  The switch is made by turning
+    ``reassemble`` off, so the reassembling path never looks for it.
+
     With an ``inflater`` (permessage-deflate was negotiated), a data frame
     with RSV1 set starts a compressed message, whose frames are decompressed
     before anything else looks at them; ``max_message_size`` then bounds the
@@ -172,6 +179,8 @@ cdef class FrameReader:
     # Whether the message being received is compressed (RFC 7692
     # section 6: only its first frame carries RSV1).
     cdef bint _compressed
+    # Whether reassembly is off for one message only (stream_message).
+    cdef bint _stream_once
 
     def __cinit__(self):
         self._buf = NULL
@@ -199,6 +208,7 @@ cdef class FrameReader:
         self._direct_have = 0
         self._inflater = inflater
         self._compressed = False
+        self._stream_once = False
 
     def __dealloc__(self):
         PyMem_Free(self._buf)
@@ -215,6 +225,48 @@ cdef class FrameReader:
     def finished(self):
         """True once a close frame or a protocol error ended the stream."""
         return self._finished
+
+    @property
+    def streaming(self):
+        """True from :meth:`stream_message` until the last frame of that message is parsed."""
+        return self._stream_once
+
+    def stream_message(self):
+        """Deliver the message in progress, or else the next one, frame by frame.
+
+        Each of its data frames then comes out of :meth:`feed` as a
+        :class:`~asyncwebsockets._fragment.Fragment`, and after its last
+        one the reader reassembles again.  Returns what of a message in
+        progress was already received, as its first fragment (text whose
+        last character is incomplete keeps those bytes for the next one),
+        or None when no message is in progress.  ``max_message_size``
+        applies to each of its frames from then on, since no more than one
+        frame of it is held.
+        """
+        cdef bytes data
+        if self._stream_once or not self._reassemble:
+            raise RuntimeError("the reader is already delivering frames as they come")
+        self._reassemble = False
+        self._stream_once = True
+        if not self._message_opcode:
+            return None
+        data = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(self._message), self._message_size)
+        self._message = bytearray()
+        self._message_size = 0
+        if self._message_opcode == C_OP_TEXT:
+            # The validator has seen these bytes; the decoder keeps a
+            # trailing incomplete character for the next frame.
+            self._decoder = codecs.getincrementaldecoder("utf-8")()
+            return Fragment(self._decoder.decode(data, False), False)
+        return Fragment(data, False)
+
+    def cancel_stream(self):
+        """Undo :meth:`stream_message` if no frame of that message has come yet; whether it was undone."""
+        if not self._stream_once or self._message_opcode:
+            return False
+        self._stream_once = False
+        self._reassemble = True
+        return True
 
     def feed(self, data):
         """Take the next bytes from the peer; return the events they complete.
@@ -541,6 +593,7 @@ cdef class FrameReader:
     cdef object _stream_frame(self, int opcode, int fin, bytes payload):
         """One data frame, delivered without waiting for the rest of its message."""
         cdef int message_opcode
+        cdef object data
         if opcode:
             self._message_opcode = opcode
             if opcode == C_OP_TEXT:
@@ -549,15 +602,24 @@ cdef class FrameReader:
         if fin:
             self._message_opcode = 0
         if message_opcode == C_OP_BINARY:
-            return BytesMessage(payload, True, bool(fin))
-        if not utf8_feed(&self._utf8, <const unsigned char *>PyBytes_AS_STRING(payload),
-                         PyBytes_GET_SIZE(payload)) or (fin and self._utf8.need):
-            raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message")
-        text = self._decoder.decode(payload, bool(fin))
-        if fin:
-            utf8_reset(&self._utf8)
-            self._decoder = None
-        return TextMessage(text, True, bool(fin))
+            data = payload
+        else:
+            if not utf8_feed(&self._utf8, <const unsigned char *>PyBytes_AS_STRING(payload),
+                             PyBytes_GET_SIZE(payload)) or (fin and self._utf8.need):
+                raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message")
+            data = self._decoder.decode(payload, bool(fin))
+            if fin:
+                utf8_reset(&self._utf8)
+                self._decoder = None
+        if self._stream_once:
+            if fin:
+                # That message is done: reassemble again from the next one.
+                self._stream_once = False
+                self._reassemble = True
+            return Fragment(data, bool(fin))
+        if message_opcode == C_OP_BINARY:
+            return BytesMessage(data, True, bool(fin))
+        return TextMessage(data, True, bool(fin))
 
     cdef object _control_frame(self, int opcode, bytes payload):
         if opcode == C_OP_PING:

@@ -92,6 +92,9 @@ CASES: Dict[str, Case] = {
             "client: 1 frames",
         ]
     ),
+    "streaming_receive.py": Case(
+        ["client: 4194304 bytes in 64 pieces, sha256 4f1f8b605b8f", "client: that was all"]
+    ),
     "broadcast.py": Case(
         [
             "welcome, ann",

@@ -37,6 +37,7 @@ from asyncwebsockets import (
     open_websocket,
     serve,
 )
+from asyncwebsockets.client import USER_AGENT
 from asyncwebsockets.proxy import parse_proxy, proxy_from_environment
 from asyncwebsockets.uri import parse_uri
 
@@ -304,6 +305,34 @@ async def test_proxy_closes_mid_connect() -> None:
         assert seen[0].startswith(b"CONNECT example.test:8080 HTTP/1.1\r\n")
         assert b"\r\nhost: example.test:8080\r\n" in seen[0].lower()
         tg.cancel_scope.cancel()
+
+
+@two_backends
+async def test_connect_request_carries_the_handshakes_user_agent() -> None:
+    seen: List[bytes] = []
+
+    async def refuse(stream: SocketStream) -> None:
+        seen.append(await read_request(stream))
+        await stream.send(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    def user_agents(head: bytes) -> List[bytes]:
+        lines = head.split(b"\r\n")
+        return [line.split(b":", 1)[1].strip() for line in lines if line.lower().startswith(b"user-agent:")]
+
+    async with anyio.create_task_group() as tg:
+        proxy = f"http://127.0.0.1:{await raw_proxy(tg, refuse)}"
+        for options in [{}, {"user_agent_header": "probe/2.0"}, {"user_agent_header": None}, {"headers": {"User-Agent": "mine/1"}}]:
+            with pytest.raises(ProxyError):
+                with anyio.fail_after(10):
+                    await create_websocket("ws://example.test/", proxy=proxy, **options)
+        tg.cancel_scope.cancel()
+    assert all(head.startswith(b"CONNECT example.test:80 HTTP/1.1\r\n") for head in seen)
+    assert [user_agents(head) for head in seen] == [
+        [USER_AGENT.encode()],
+        [b"probe/2.0"],
+        [],
+        [b"mine/1"],
+    ]
 
 
 @two_backends

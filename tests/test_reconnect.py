@@ -7,12 +7,14 @@ test takes a second or two.
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import ssl
+import time
 from contextlib import aclosing
 from functools import partial
 from types import SimpleNamespace
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple, Union
 
 import anyio
 import pytest
@@ -29,7 +31,7 @@ from asyncwebsockets import (
     connect,
     serve,
 )
-from asyncwebsockets.reconnect import backoff, retryable
+from asyncwebsockets.reconnect import backoff, retry_after, retryable
 from asyncwebsockets.exceptions import HandshakeTimeout, ProxyError, RedirectError
 
 trustme = pytest.importorskip("trustme", reason="trustme is a test dependency: pip install '.[test]'")
@@ -49,18 +51,24 @@ class Server(SimpleNamespace):
     scope: anyio.CancelScope
     requests: int
     closes: List[Optional[int]]
+    #: When each request came, on the event loop's clock.
+    times: List[float]
 
 
-async def start(tg: Any, port: int = 0, refuse: Optional[List[int]] = None, server: Optional[Server] = None, **options: Any) -> Server:
-    """Serve on ``port``: greet each client with its number; refuse with the statuses in ``refuse`` first."""
+async def start(
+    tg: Any, port: int = 0, refuse: Optional[List[Union[int, Reject]]] = None, server: Optional[Server] = None, **options: Any
+) -> Server:
+    """Serve on ``port``: greet each client with its number; refuse with the statuses (or answers) in ``refuse`` first."""
     if server is None:
-        server = Server(requests=0, closes=[])
+        server = Server(requests=0, closes=[], times=[])
     statuses = list(refuse or [])
 
     async def decide(request: Request) -> Any:
         server.requests += 1
+        server.times.append(anyio.current_time())
         if statuses:
-            return Reject(statuses.pop(0))
+            answer = statuses.pop(0)
+            return answer if isinstance(answer, Reject) else Reject(answer)
         return True
 
     async def greet(ws: Websocket) -> None:
