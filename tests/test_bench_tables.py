@@ -94,10 +94,24 @@ def test_echo_targets_compare_the_right_libraries() -> None:
             "ours-asyncio": {"msgs_per_s": 100.0, "p50_us": 50.0},
             "aiohttp": {"msgs_per_s": 90.0, "p50_us": 60.0},
         },
+        "pipelined, 50 conn, 64 KiB": {
+            "ours-asyncio": {"msgs_per_s": 120.0, "p50_us": None},
+            "aiohttp": {"msgs_per_s": 80.0, "p50_us": None},
+            "websockets": {"msgs_per_s": 100.0, "p50_us": None},
+            "ours-trio": {"msgs_per_s": 999.0, "p50_us": None},
+        },
+        "latency, 50 conn, 1 KiB": {
+            "ours-asyncio": {"msgs_per_s": 90.0, "p50_us": 50.0},
+            "picows": {"msgs_per_s": 100.0, "p50_us": 40.0},
+        },
     }
     goals = {description: (measured, required) for description, measured, required in echo.targets(results)}
     assert goals["pipelined, 1 conn, 32 B: ours-asyncio / aiohttp"] == (1.5, 1.0)
-    assert goals["pipelined, 1 conn, 32 B: ours-asyncio / picows"] == (0.75, 0.8)
+    assert goals["pipelined, 1 conn, 32 B: ours-asyncio / picows"] == (0.75, 1.8)
+    assert goals["latency, 1 conn, 32 B: ours-asyncio / picows"] == (None, 1.0)
+    # Large messages with many connections: against the fastest asyncio peer of the run.
+    assert goals["pipelined, 50 conn, 64 KiB: ours-asyncio / websockets (best asyncio peer)"] == (1.2, 1.2)
+    assert goals["latency, 50 conn, 1 KiB: ours-asyncio / picows"] == (0.9, 1.0)
     assert goals["pipelined, 1 conn, 32 B: ours-asyncio / original-0.x"] == (10.0, 1.0)
     assert goals["pipelined, 1 conn, 32 B: ours-trio / trio-websocket"] == (None, 3.0)
     assert goals["latency, 1 conn, 32 B: aiohttp p50 / ours-asyncio p50"] == (1.2, 1.0)
