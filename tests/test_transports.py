@@ -212,3 +212,47 @@ async def test_frames_sent_with_more_go_out_together(anyio_backend: str, monkeyp
         assert await _read_exactly(peer, 1) == b"g"
         tg.cancel_scope.cancel()
     await listener.aclose()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"], indirect=True)
+@pytest.mark.parametrize("violation", [(1, b"\xff\xfe"), (2, b"x" * 200), (3, b"reserved opcode")])
+async def test_failing_a_unix_stream_connection_leaves_no_loop_errors(violation: Tuple[int, bytes]) -> None:
+    """A connection over an anyio Unix socket stream fails cleanly, with nothing left for the loop to report.
+
+    anyio's own receive on such a stream, cancelled at the wrong moment,
+    leaves a callback behind that asyncio reports as an InvalidStateError.
+    """
+    import asyncio
+    import gc
+    import socket
+
+    from wsproto.events import Message
+
+    from asyncwebsockets import ConnectionClosed, create_websocket_client
+
+    from .test_websocket import RawPeer
+
+    loop_errors: List[Any] = []
+    if not asyncio_transport.on_trio():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: loop_errors.append(context))
+    for close_raw in (False, True):
+        a, b = socket.socketpair()
+        ours = await anyio.abc.UNIXSocketStream.from_socket(a)
+        raw = RawPeer(await anyio.abc.UNIXSocketStream.from_socket(b), masks=False)
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(raw.accept)
+                ws = await create_websocket_client(ours, "localhost", "/", max_message_size=100)
+            await raw.send_frame(*violation)
+            if close_raw:
+                await raw.aclose()
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    assert not isinstance(await ws.receive(), Message)
+            assert closed.value.code == {1: 1007, 2: 1009, 3: 1002}[violation[0]]
+            await ws.aclose()
+            if not close_raw:
+                await raw.aclose()
+    await anyio.sleep(0.2)
+    gc.collect()
+    assert loop_errors == []

@@ -188,6 +188,14 @@ class _Watchdog:
             self._ticking = False
 
 
+def _raw_socket(stream: Any) -> Optional[socket.socket]:
+    """The socket under an anyio Unix socket stream on asyncio, which reads it directly."""
+    if type(stream).__name__ != "UNIXSocketStream" or type(stream).__module__ != "anyio._backends._asyncio":
+        return None
+    sock: Optional[socket.socket] = stream.extra(SocketAttribute.raw_socket, None)
+    return sock
+
+
 class StreamTransport:
     """A transport over an anyio byte stream."""
 
@@ -207,6 +215,7 @@ class StreamTransport:
         self._resume: Optional[Wakeup] = None
         # The scope of a read that is waiting, so that poke() can interrupt it.
         self._waiting: Optional[anyio.CancelScope] = None
+        self._raw = _raw_socket(stream)
 
     @property
     def stream(self) -> Union[ByteStream, Any]:
@@ -220,10 +229,34 @@ class StreamTransport:
     # -- reading -------------------------------------------------------------
 
     async def receive(self) -> bytes:
+        if self._raw is not None:
+            return await self._receive_raw(self._raw)
         try:
             return bytes(await self._stream.receive(RECEIVE_SIZE))
         except TRANSPORT_ERRORS:
             return b""
+
+    async def _receive_raw(self, sock: socket.socket) -> bytes:
+        """Read an anyio Unix socket stream on asyncio from its socket.
+
+        Its own ``receive`` leaves a callback that completes a cancelled
+        future behind when it is cancelled at the wrong moment, and asyncio
+        then logs an InvalidStateError; we cancel waiting reads all the
+        time (keepalive deadlines, handing the socket to the application).
+        anyio's ``wait_readable`` is safe to cancel.
+        """
+        await anyio.lowlevel.checkpoint()
+        while True:
+            try:
+                return sock.recv(RECEIVE_SIZE)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                return b""
+            try:
+                await anyio.wait_readable(sock)
+            except (OSError, anyio.ClosedResourceError, anyio.BusyResourceError):
+                return b""
 
     async def receive_until(self, deadline: Optional[float], interruptible: bool = True) -> Optional[bytes]:
         """The next bytes; None at ``deadline`` (on anyio's clock) or when poked.
@@ -442,6 +475,9 @@ class StreamTransport:
             return
         self._closed = True
         self.poke()
+        if self._raw is not None:
+            # Wake a read waiting on the socket before it goes.
+            anyio.notify_closing(self._raw)
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(CLOSE_LIMIT) as waited:
                 try:
