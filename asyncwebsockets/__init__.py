@@ -24,6 +24,7 @@ from .exceptions import (
 from .hooks import HTTPRequest, Response, basic_auth, check_origin
 from .options import ConnectionOptions
 from .permessage_deflate import PerMessageDeflate
+from .protocol import CloseCode
 from .reconnect import connect
 from .server import (
     Reject,
@@ -57,6 +58,7 @@ __all__ = [
     "basic_auth",
     "ConnectionOptions",
     "PerMessageDeflate",
+    "CloseCode",
     "WebSocketError",
     "InvalidURI",
     "HandshakeError",

@@ -14,49 +14,37 @@ import codecs
 import os
 from typing import TYPE_CHECKING, List, Optional, Union
 
-from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
+from wsproto.events import BytesMessage, Event, Ping, Pong, TextMessage
 
 from ._fragment import Fragment
 from ._mask_py import apply_mask
 from ._utf8_py import Utf8Validator
 from .exceptions import ProtocolError
+from .protocol import (
+    CLOSE_INVALID_DATA,
+    CLOSE_MESSAGE_TOO_BIG,
+    CLOSE_PROTOCOL_ERROR,
+    MAX_CONTROL_PAYLOAD,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    RSV1,
+    RSV2,
+    RSV3,
+    parse_close,
+    serialize_close,
+)
 
 if TYPE_CHECKING:
     from .deflate import MessageInflater
 
 Buffer = Union[bytes, bytearray, memoryview]
 
-OP_CONTINUATION = 0x0
-OP_TEXT = 0x1
-OP_BINARY = 0x2
-OP_CLOSE = 0x8
-OP_PING = 0x9
-OP_PONG = 0xA
-
-RSV1 = 0x40
-RSV2 = 0x20
-RSV3 = 0x10
-
-CLOSE_PROTOCOL_ERROR = 1002
-CLOSE_INVALID_DATA = 1007
-CLOSE_TOO_BIG = 1009
-CLOSE_NO_STATUS = 1005
-
-MAX_CONTROL_PAYLOAD = 125
-
 _new = object.__new__
 _set = object.__setattr__
-
-
-def is_valid_close_code(code: int) -> bool:
-    """Whether ``code`` may appear in a close frame on the wire (RFC 6455 7.4).
-
-    1005, 1006 and 1015 are for reporting only; 1012-1014 are registered with
-    IANA since the RFC; 3000-4999 belong to libraries and applications.
-    """
-    return (
-        1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
-    )
 
 
 def _text(data: str) -> TextMessage:
@@ -314,7 +302,7 @@ class FrameReader:
         if self._max_size is not None:
             size = length + self._message_size if self._reassemble else length
             if size > self._max_size and not self._compressed_frame_fits(length, b0):
-                raise ProtocolError(CLOSE_TOO_BIG, f"message exceeds {self._max_size} bytes")
+                raise ProtocolError(CLOSE_MESSAGE_TOO_BIG, f"message exceeds {self._max_size} bytes")
 
     def _compressed_frame_fits(self, length: int, b0: int) -> bool:
         """Whether a compressed frame may be buffered although the plain rule refuses it.
@@ -416,22 +404,6 @@ class FrameReader:
         return parse_close(payload)
 
 
-def parse_close(payload: bytes) -> CloseConnection:
-    """Decode a close frame's payload (RFC 6455 section 5.5.1)."""
-    if not payload:
-        return CloseConnection(CLOSE_NO_STATUS, "")
-    if len(payload) == 1:
-        raise ProtocolError(CLOSE_PROTOCOL_ERROR, "close frame with a 1-byte payload")
-    code = (payload[0] << 8) | payload[1]
-    if not is_valid_close_code(code):
-        raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"invalid close code {code}")
-    try:
-        reason = payload[2:].decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in close reason") from None
-    return CloseConnection(code, reason)
-
-
 _MASK_POOL_SIZE = 4096
 
 
@@ -479,15 +451,4 @@ class FrameWriter:
 
         Refuses codes that may not go on the wire, so 1005/1006/1015 never do.
         """
-        if code is None:
-            if reason:
-                raise ValueError("a close reason needs a close code")
-            return self.frame(OP_CLOSE, b"")
-        if not isinstance(code, int):
-            raise TypeError(f"a close code is an int, not {type(code).__name__}")
-        if not is_valid_close_code(code):
-            raise ValueError(f"close code {code} may not be sent")
-        payload = code.to_bytes(2, "big") + reason.encode("utf-8")
-        if len(payload) > MAX_CONTROL_PAYLOAD:
-            raise ValueError("close reason longer than 123 bytes of UTF-8")
-        return self.frame(OP_CLOSE, payload)
+        return self.frame(OP_CLOSE, serialize_close(code, reason))

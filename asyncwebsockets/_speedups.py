@@ -37,22 +37,18 @@ is_utf8 = _utf8_py.is_utf8
 Utf8Validator = _utf8_py.Utf8Validator
 FrameReader = _frames_py.FrameReader
 FrameWriter = _frames_py.FrameWriter
-parse_close = _frames_py.parse_close
-is_valid_close_code = _frames_py.is_valid_close_code
 
 
 def use(modules: Dict[str, ModuleType]) -> None:
     """Make ``modules`` (:data:`PURE` or :data:`COMPILED`) the active codec."""
     global apply_mask, apply_mask_inplace, is_utf8, Utf8Validator
-    global FrameReader, FrameWriter, parse_close, is_valid_close_code
+    global FrameReader, FrameWriter
     apply_mask = modules["mask"].apply_mask
     apply_mask_inplace = modules["mask"].apply_mask_inplace
     is_utf8 = modules["utf8"].is_utf8
     Utf8Validator = modules["utf8"].Utf8Validator
     FrameReader = modules["frames"].FrameReader
     FrameWriter = modules["frames"].FrameWriter
-    parse_close = modules["frames"].parse_close
-    is_valid_close_code = modules["frames"].is_valid_close_code
 
 
 use(COMPILED if COMPILED is not None else PURE)

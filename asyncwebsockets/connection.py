@@ -35,7 +35,7 @@ from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from . import _speedups
-from ._frames_py import RSV1, FrameReader
+from ._frames_py import FrameReader
 from .deflate import MessageDeflater, MessageInflater, codecs_for
 from .exceptions import (
     ConnectionClosed,
@@ -57,20 +57,22 @@ from .http import (
     request_line_problem,
 )
 from .permessage_deflate import NegotiationError, PerMessageDeflate, accept_offers, parse_response
+from .protocol import (
+    CLOSE_ABNORMAL_CLOSURE,
+    CLOSE_GOING_AWAY,
+    CLOSE_NO_STATUS_RCVD,
+    CLOSE_NORMAL_CLOSURE,
+    OP_BINARY,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    RSV1,
+    is_valid_close_code,
+)
 
 __all__ = ["Connection", "ConnectionState", "ConnectionType", "Headers"]
 
-
-OP_CONTINUATION = 0x0
-OP_TEXT = 0x1
-OP_BINARY = 0x2
-OP_CLOSE = 0x8
-OP_PING = 0x9
-OP_PONG = 0xA
-
-#: No close frame was received (RFC 6455 section 7.1.5).
-CLOSE_ABNORMAL = 1006
-CLOSE_NO_STATUS = 1005
 
 #: A rejected handshake's body is kept for the exception, up to this size.
 MAX_REJECT_BODY = 64 * 1024
@@ -401,7 +403,7 @@ class Connection:
                 # Answer with the same code (RFC 6455 section 5.5.1) and, as
                 # other libraries do, the same reason (the reader has checked
                 # it); a close that carried no code is answered with none.
-                code = None if event.code == CLOSE_NO_STATUS else event.code
+                code = None if event.code == CLOSE_NO_STATUS_RCVD else event.code
                 reason = (event.reason or "") if code is not None else ""
                 self._outgoing += self._writer.close(code, reason)
                 self.local_close = CloseConnection(event.code, reason)
@@ -534,13 +536,13 @@ class Connection:
         """
         if self.state is ConnectionState.OPEN:
             data = self._writer.close(code, reason)
-            self.local_close = CloseConnection(CLOSE_NO_STATUS if code is None else code, reason)
+            self.local_close = CloseConnection(CLOSE_NO_STATUS_RCVD if code is None else code, reason)
             self.state = ConnectionState.LOCAL_CLOSING
             return data
         if self.state is ConnectionState.CONNECTING:
             raise RuntimeError("the handshake is not finished")
         # Closing or closed already: nothing more to say.
-        if code is not None and not _speedups.is_valid_close_code(code):
+        if code is not None and not is_valid_close_code(code):
             raise ValueError(f"close code {code} may not be sent")
         return b""
 
@@ -568,7 +570,7 @@ class Connection:
             return self.remote_close.code
         if self.failure is not None:
             return self.failure.code
-        return CLOSE_ABNORMAL
+        return CLOSE_ABNORMAL_CLOSURE
 
     @property
     def close_reason(self) -> str:
@@ -593,5 +595,5 @@ class Connection:
             code = self.local_close.code
         else:
             code = self.close_code
-        cls = ConnectionClosedOK if code in (1000, 1001) else ConnectionClosedError
+        cls = ConnectionClosedOK if code in (CLOSE_NORMAL_CLOSURE, CLOSE_GOING_AWAY) else ConnectionClosedError
         return cls(code, self.close_reason)

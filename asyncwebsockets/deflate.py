@@ -17,6 +17,7 @@ from typing import Optional, Tuple, Union
 
 from .exceptions import ProtocolError
 from .permessage_deflate import PerMessageDeflate
+from .protocol import CLOSE_INVALID_DATA, CLOSE_MESSAGE_TOO_BIG
 
 __all__ = ["MessageDeflater", "MessageInflater", "codecs_for"]
 
@@ -25,9 +26,6 @@ Buffer = Union[bytes, bytearray, memoryview]
 #: What a sync flush ends with; RFC 7692 section 7.2.1 drops it from each
 #: compressed message and section 7.2.2 appends it again before inflating.
 TAIL = b"\x00\x00\xff\xff"
-
-CLOSE_INVALID_DATA = 1007
-CLOSE_TOO_BIG = 1009
 
 
 def _raw_wbits(window_bits: int) -> int:
@@ -111,7 +109,7 @@ class MessageInflater:
                 # still be block ends that produce nothing more.
                 while rest:
                     if decompressor.decompress(rest, 1):
-                        raise ProtocolError(CLOSE_TOO_BIG, "message too big once decompressed")
+                        raise ProtocolError(CLOSE_MESSAGE_TOO_BIG, "message too big once decompressed")
                     rest = decompressor.unconsumed_tail
         except zlib.error:
             raise ProtocolError(CLOSE_INVALID_DATA, "invalid compressed data") from None

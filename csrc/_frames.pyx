@@ -28,11 +28,26 @@ from cpython.object cimport PyObject, PyObject_GenericSetAttr, PyTypeObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memcpy, memmove
 
-from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.events import BytesMessage, Ping, Pong, TextMessage
 
 from asyncwebsockets._fragment import Fragment
 from asyncwebsockets.exceptions import ProtocolError
+from asyncwebsockets.protocol import parse_close, serialize_close
 
+from protocol cimport (
+    CLOSE_INVALID_DATA,
+    CLOSE_MESSAGE_TOO_BIG,
+    CLOSE_PROTOCOL_ERROR,
+    MAX_CONTROL_PAYLOAD,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    RSV1,
+    RSV_ALL,
+)
 from utf8_dfa cimport utf8_feed, utf8_reset, utf8_state
 
 cdef extern from "mask_kernels.h":
@@ -48,33 +63,6 @@ aws_mask_kernel_name()
 cdef extern from "Python.h":
     PyTypeObject PyBaseObject_Type
 
-OP_CONTINUATION = 0x0
-OP_TEXT = 0x1
-OP_BINARY = 0x2
-OP_CLOSE = 0x8
-OP_PING = 0x9
-OP_PONG = 0xA
-
-RSV1 = 0x40
-RSV2 = 0x20
-RSV3 = 0x10
-
-CLOSE_PROTOCOL_ERROR = 1002
-CLOSE_INVALID_DATA = 1007
-CLOSE_TOO_BIG = 1009
-CLOSE_NO_STATUS = 1005
-
-MAX_CONTROL_PAYLOAD = 125
-
-DEF C_OP_CONTINUATION = 0x0
-DEF C_OP_TEXT = 0x1
-DEF C_OP_BINARY = 0x2
-DEF C_OP_CLOSE = 0x8
-DEF C_OP_PING = 0x9
-DEF C_OP_PONG = 0xA
-DEF C_RSV_ALL = 0x70
-DEF C_RSV1 = 0x40
-DEF C_MAX_CONTROL = 125
 # Masking bigger payloads than this releases the GIL.
 DEF NOGIL_THRESHOLD = 65536
 # The reader's buffer shrinks back to this after holding a large frame.
@@ -95,17 +83,6 @@ cdef object _FRAME_FINISHED = "frame_finished"
 cdef object _MESSAGE_FINISHED = "message_finished"
 cdef object _TextMessage = TextMessage
 cdef object _BytesMessage = BytesMessage
-
-
-cpdef bint is_valid_close_code(object code):
-    """Whether ``code`` may appear in a close frame on the wire (RFC 6455 7.4).
-
-    1005, 1006 and 1015 are for reporting only; 1012-1014 are registered with
-    IANA since the RFC; 3000-4999 belong to libraries and applications.
-    """
-    return (
-        1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
-    )
 
 
 cdef inline object _message(object cls, object data):
@@ -195,9 +172,9 @@ cdef class FrameReader:
         self._expect_masked = expect_masked
         self._max_size = -1 if max_message_size is None else min(max_message_size, (1 << 62))
         self._reassemble = reassemble
-        self._allowed_rsv = allowed_rsv & C_RSV_ALL
+        self._allowed_rsv = allowed_rsv & RSV_ALL
         if inflater is not None:
-            self._allowed_rsv |= C_RSV1
+            self._allowed_rsv |= RSV1
         self._message_opcode = 0
         self._message = bytearray()
         self._message_size = 0
@@ -253,7 +230,7 @@ cdef class FrameReader:
         data = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(self._message), self._message_size)
         self._message = bytearray()
         self._message_size = 0
-        if self._message_opcode == C_OP_TEXT:
+        if self._message_opcode == OP_TEXT:
             # The validator has seen these bytes; the decoder keeps a
             # trailing incomplete character for the next frame.
             self._decoder = codecs.getincrementaldecoder("utf-8")()
@@ -432,7 +409,7 @@ cdef class FrameReader:
                     for i in range(8):
                         length = (length << 8) | p[pos + 2 + i]
                     header = 10
-            if opcode < C_OP_CLOSE:
+            if opcode < OP_CLOSE:
                 self._check_length(length, b0)
             if b1 & 0x80:
                 header += 4
@@ -455,13 +432,13 @@ cdef class FrameReader:
             else:
                 memcpy(dst, p + pos + header, <size_t>length)
             pos += header + <Py_ssize_t>length
-            if opcode < C_OP_CLOSE:
+            if opcode < OP_CLOSE:
                 event = self._frame_event(b0, payload)
                 if event is not None:
                     events.append(event)
             else:
                 events.append(self._control_frame(opcode, payload))
-                if opcode == C_OP_CLOSE:
+                if opcode == OP_CLOSE:
                     self._finished = True
                     break
         return pos
@@ -472,28 +449,28 @@ cdef class FrameReader:
         Everything but the extended length is known from these two bytes, so
         garbage is refused as soon as it arrives.
         """
-        if b0 & ~self._allowed_rsv & C_RSV_ALL:
+        if b0 & ~self._allowed_rsv & RSV_ALL:
             raise ProtocolError(CLOSE_PROTOCOL_ERROR, "reserved bits set")
         if bool(b1 & 0x80) != self._expect_masked:
             raise ProtocolError(
                 CLOSE_PROTOCOL_ERROR,
                 "unmasked frame from client" if self._expect_masked else "masked frame from server",
             )
-        if opcode >= C_OP_CLOSE:
-            if opcode > C_OP_PONG:
+        if opcode >= OP_CLOSE:
+            if opcode > OP_PONG:
                 raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"unknown opcode {opcode}")
             if not b0 & 0x80:
                 raise ProtocolError(CLOSE_PROTOCOL_ERROR, "fragmented control frame")
-            if b1 & 0x7F > C_MAX_CONTROL:
+            if b1 & 0x7F > MAX_CONTROL_PAYLOAD:
                 raise ProtocolError(CLOSE_PROTOCOL_ERROR, "control frame too long")
-            if b0 & C_RSV_ALL:
+            if b0 & RSV_ALL:
                 raise ProtocolError(CLOSE_PROTOCOL_ERROR, "reserved bits set on control frame")
-        elif opcode > C_OP_BINARY:
+        elif opcode > OP_BINARY:
             raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"unknown opcode {opcode}")
-        elif opcode == C_OP_CONTINUATION:
+        elif opcode == OP_CONTINUATION:
             if not self._message_opcode:
                 raise ProtocolError(CLOSE_PROTOCOL_ERROR, "continuation frame outside a message")
-            if b0 & C_RSV_ALL:
+            if b0 & RSV_ALL:
                 raise ProtocolError(CLOSE_PROTOCOL_ERROR, "reserved bits set on continuation frame")
         elif self._message_opcode:
             raise ProtocolError(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented message")
@@ -507,7 +484,7 @@ cdef class FrameReader:
         if self._max_size >= 0:
             size = length + <unsigned long long>self._message_size if self._reassemble else length
             if size > <unsigned long long>self._max_size and not self._compressed_frame_fits(length, b0):
-                raise ProtocolError(CLOSE_TOO_BIG, f"message exceeds {self._max_size} bytes")
+                raise ProtocolError(CLOSE_MESSAGE_TOO_BIG, f"message exceeds {self._max_size} bytes")
         return 0
 
     cdef bint _compressed_frame_fits(self, unsigned long long length, unsigned char b0):
@@ -518,7 +495,7 @@ cdef class FrameReader:
         decompressed.  The margin is deflate's framing of incompressible
         data (5 bytes per stored block of at most 64 KiB, and the flush).
         """
-        cdef bint compressed = (b0 & C_RSV1) != 0 if b0 & 0x0F else self._compressed
+        cdef bint compressed = (b0 & RSV1) != 0 if b0 & 0x0F else self._compressed
         if self._inflater is None:
             return False
         return compressed and length <= <unsigned long long>(self._max_size + (self._max_size >> 12) + 64)
@@ -532,7 +509,7 @@ cdef class FrameReader:
             return self._stream_frame(opcode, fin, payload)
         if fin and opcode:
             # The common case: a whole message in one frame.
-            if opcode == C_OP_TEXT:
+            if opcode == OP_TEXT:
                 try:
                     return _message(_TextMessage, PyUnicode_DecodeUTF8(
                         PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), NULL))
@@ -542,7 +519,7 @@ cdef class FrameReader:
         if opcode:
             self._message_opcode = opcode
         size = PyBytes_GET_SIZE(payload)
-        if self._message_opcode == C_OP_TEXT:
+        if self._message_opcode == OP_TEXT:
             if not utf8_feed(&self._utf8, <const unsigned char *>PyBytes_AS_STRING(payload), size) or (
                 fin and self._utf8.need
             ):
@@ -558,7 +535,7 @@ cdef class FrameReader:
         self._message = bytearray()
         self._message_size = 0
         self._message_opcode = 0
-        if message_opcode == C_OP_TEXT:
+        if message_opcode == OP_TEXT:
             utf8_reset(&self._utf8)
             # Already validated fragment by fragment.
             return _message(_TextMessage, PyUnicode_DecodeUTF8(
@@ -567,7 +544,7 @@ cdef class FrameReader:
 
     cdef inline object _frame_event(self, unsigned char b0, bytes payload):
         """The event a complete data frame makes, if it completes one."""
-        if b0 & C_RSV1 or self._compressed:
+        if b0 & RSV1 or self._compressed:
             return self._inflated_frame(b0 & 0x0F, b0 & 0x80, payload)
         return self._data_frame(b0 & 0x0F, b0 & 0x80, payload)
 
@@ -596,12 +573,12 @@ cdef class FrameReader:
         cdef object data
         if opcode:
             self._message_opcode = opcode
-            if opcode == C_OP_TEXT:
+            if opcode == OP_TEXT:
                 self._decoder = codecs.getincrementaldecoder("utf-8")()
         message_opcode = self._message_opcode
         if fin:
             self._message_opcode = 0
-        if message_opcode == C_OP_BINARY:
+        if message_opcode == OP_BINARY:
             data = payload
         else:
             if not utf8_feed(&self._utf8, <const unsigned char *>PyBytes_AS_STRING(payload),
@@ -617,33 +594,16 @@ cdef class FrameReader:
                 self._stream_once = False
                 self._reassemble = True
             return Fragment(data, bool(fin))
-        if message_opcode == C_OP_BINARY:
+        if message_opcode == OP_BINARY:
             return BytesMessage(data, True, bool(fin))
         return TextMessage(data, True, bool(fin))
 
     cdef object _control_frame(self, int opcode, bytes payload):
-        if opcode == C_OP_PING:
+        if opcode == OP_PING:
             return Ping(payload)
-        if opcode == C_OP_PONG:
+        if opcode == OP_PONG:
             return Pong(payload)
         return parse_close(payload)
-
-
-cpdef parse_close(bytes payload):
-    """Decode a close frame's payload (RFC 6455 section 5.5.1)."""
-    cdef long code
-    if not payload:
-        return CloseConnection(CLOSE_NO_STATUS, "")
-    if len(payload) == 1:
-        raise ProtocolError(CLOSE_PROTOCOL_ERROR, "close frame with a 1-byte payload")
-    code = (payload[0] << 8) | payload[1]
-    if not is_valid_close_code(code):
-        raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"invalid close code {code}")
-    try:
-        reason = payload[2:].decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in close reason") from None
-    return CloseConnection(code, reason)
 
 
 cdef class FrameWriter:
@@ -696,7 +656,7 @@ cdef class FrameWriter:
                 header += 4
             out = PyBytes_FromStringAndSize(NULL, header + length)
             dst = <unsigned char *>PyBytes_AS_STRING(out)
-            dst[0] = (0x80 if fin else 0) | (rsv & C_RSV_ALL) | (opcode & 0x0F)
+            dst[0] = (0x80 if fin else 0) | (rsv & RSV_ALL) | (opcode & 0x0F)
             if length < 126:
                 dst[1] = <unsigned char>length
             elif length < 65536:
@@ -728,15 +688,4 @@ cdef class FrameWriter:
 
         Refuses codes that may not go on the wire, so 1005/1006/1015 never do.
         """
-        if code is None:
-            if reason:
-                raise ValueError("a close reason needs a close code")
-            return self.frame(C_OP_CLOSE, b"")
-        if not isinstance(code, int):
-            raise TypeError(f"a close code is an int, not {type(code).__name__}")
-        if not is_valid_close_code(code):
-            raise ValueError(f"close code {code} may not be sent")
-        payload = code.to_bytes(2, "big") + reason.encode("utf-8")
-        if len(payload) > MAX_CONTROL_PAYLOAD:
-            raise ValueError("close reason longer than 123 bytes of UTF-8")
-        return self.frame(C_OP_CLOSE, payload)
+        return self.frame(OP_CLOSE, serialize_close(code, reason))

@@ -158,21 +158,3 @@ def test_frame_writer(opcode: int, payload: bytes, fin: bool, rsv: int) -> None:
     for writer, reader in ((C, P), (P, C)):
         out = writer["frames"].FrameWriter(mask=True).frame(2, payload)
         assert reader["frames"].FrameReader(expect_masked=True, max_message_size=None).feed(out)[0].data == payload
-
-
-@SETTINGS
-@given(st.binary(max_size=125))
-def test_parse_close(payload: bytes) -> None:
-    def outcome(modules: Any) -> Any:
-        try:
-            return modules["frames"].parse_close(payload)
-        except ProtocolError as exc:
-            return (exc.code, exc.reason)
-
-    assert outcome(C) == outcome(P)
-
-
-@SETTINGS
-@given(st.integers(-10, 70000))
-def test_close_codes(code: int) -> None:
-    assert C["frames"].is_valid_close_code(code) == P["frames"].is_valid_close_code(code)

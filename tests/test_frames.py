@@ -1064,55 +1064,6 @@ def test_writer_close_reason_length(codec: SimpleNamespace) -> None:
         writer.close(None, "a reason without a code")
 
 
-# -- parse_close and is_valid_close_code ------------------------------------------------
-
-
-def test_is_valid_close_code(codec: SimpleNamespace) -> None:
-    # RFC 6455 section 7.4 and the IANA registry: 1000-1003, 1007-1011 and the
-    # since registered 1012-1014; 3000-4999 for libraries and applications.
-    valid = set(range(1000, 1004)) | set(range(1007, 1015)) | set(range(3000, 5000))
-    for code in range(-2, 65540):
-        assert codec.frames.is_valid_close_code(code) == (code in valid), code
-
-
-@pytest.mark.parametrize(
-    "data, code, reason",
-    [
-        (b"", 1005, ""),
-        (b"\x03\xe8", 1000, ""),
-        (b"\x03\xe9going", 1001, "going"),
-        (b"\x0b\xb8" + "✓ 𝄞".encode(), 3000, "✓ 𝄞"),
-        (b"\x13\x87", 4999, ""),
-        (b"\x03\xf6x", 1014, "x"),
-    ],
-)
-def test_parse_close(codec: SimpleNamespace, data: bytes, code: int, reason: str) -> None:
-    event = codec.frames.parse_close(data)
-    assert isinstance(event, CloseConnection)
-    assert (event.code, event.reason) == (code, reason)
-
-
-@pytest.mark.parametrize(
-    "data, code",
-    [
-        (b"\x03", 1002),
-        (b"\x00\x00", 1002),
-        (b"\x03\xe7", 1002),
-        (b"\x03\xed", 1002),  # 1005 may not be sent
-        (b"\x03\xee", 1002),
-        (b"\x03\xf7", 1002),
-        (b"\x13\x88", 1002),
-        (b"\x03\xe8\xff", 1007),
-        (b"\x03\xe8ok\xed\xa0\x80", 1007),
-        (b"\x03\xed\xff", 1002),  # the code is checked first
-    ],
-)
-def test_parse_close_errors(codec: SimpleNamespace, data: bytes, code: int) -> None:
-    with pytest.raises(ProtocolError) as info:
-        codec.frames.parse_close(data)
-    assert info.value.code == code
-
-
 # -- independent implementations --------------------------------------------------------
 
 
