@@ -20,7 +20,7 @@ many reads bring them.
 import codecs
 import os
 
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBuffer_Release
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -34,6 +34,8 @@ from asyncwebsockets._fragment import Fragment
 from asyncwebsockets.exceptions import ProtocolError
 from asyncwebsockets.protocol import parse_close, serialize_close
 
+from buffers cimport get_bytes
+from mask cimport aws_mask_kernel_name, mask_into
 from protocol cimport (
     CLOSE_INVALID_DATA,
     CLOSE_MESSAGE_TOO_BIG,
@@ -50,11 +52,6 @@ from protocol cimport (
 )
 from utf8_dfa cimport utf8_feed, utf8_reset, utf8_state
 
-cdef extern from "mask_kernels.h":
-    void aws_mask(const unsigned char *src, unsigned char *dst, size_t n,
-                  const unsigned char *key, unsigned int offset) nogil
-    const char *aws_mask_kernel_name()
-
 # Each module has its own copy of the kernel choice in mask_kernels.h;
 # probe the CPU during the import, as _mask.pyx does, so no two threads
 # ever race to fill it in.
@@ -63,8 +60,6 @@ aws_mask_kernel_name()
 cdef extern from "Python.h":
     PyTypeObject PyBaseObject_Type
 
-# Masking bigger payloads than this releases the GIL.
-DEF NOGIL_THRESHOLD = 65536
 # The reader's buffer shrinks back to this after holding a large frame.
 DEF IDLE_BUFFER = 16384
 # An incomplete frame with at least this much payload is read straight into
@@ -259,14 +254,7 @@ cdef class FrameReader:
         cdef bint own_view
         if self._finished:
             return events
-        own_view = type(data) is not bytes
-        if own_view:
-            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-            src = <const unsigned char *>view.buf
-            size = view.len
-        else:
-            src = <const unsigned char *>PyBytes_AS_STRING(data)
-            size = PyBytes_GET_SIZE(data)
+        own_view = get_bytes(data, &view, &src, &size)
         try:
             if self._direct is not None:
                 used = self._continue_direct(src, size, events)
@@ -317,11 +305,7 @@ cdef class FrameReader:
     cdef void _copy_direct(self, const unsigned char *src, Py_ssize_t size):
         cdef unsigned char *dst = <unsigned char *>PyBytes_AS_STRING(self._direct) + self._direct_have
         if self._direct_masked:
-            if size >= NOGIL_THRESHOLD:
-                with nogil:
-                    aws_mask(src, dst, <size_t>size, self._direct_key, <unsigned int>(self._direct_have & 3))
-            else:
-                aws_mask(src, dst, <size_t>size, self._direct_key, <unsigned int>(self._direct_have & 3))
+            mask_into(src, dst, <size_t>size, self._direct_key, <unsigned int>(self._direct_have & 3))
         else:
             memcpy(dst, src, size)
         self._direct_have += size
@@ -384,7 +368,6 @@ cdef class FrameReader:
         cdef unsigned long long length
         cdef unsigned char b0, b1
         cdef int opcode
-        cdef const unsigned char *key
         cdef bytes payload
         cdef unsigned char *dst
         cdef object event
@@ -423,12 +406,7 @@ cdef class FrameReader:
             payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>length)
             dst = <unsigned char *>PyBytes_AS_STRING(payload)
             if b1 & 0x80:
-                key = p + pos + header - 4
-                if length >= NOGIL_THRESHOLD:
-                    with nogil:
-                        aws_mask(p + pos + header, dst, <size_t>length, key, 0)
-                else:
-                    aws_mask(p + pos + header, dst, <size_t>length, key, 0)
+                mask_into(p + pos + header, dst, <size_t>length, p + pos + header - 4, 0)
             else:
                 memcpy(dst, p + pos + header, <size_t>length)
             pos += header + <Py_ssize_t>length
@@ -635,7 +613,6 @@ cdef class FrameWriter:
     def frame(self, int opcode, payload, bint fin=True, int rsv=0):
         """Serialize one frame."""
         cdef Py_buffer view
-        cdef bint own_view = type(payload) is not bytes
         cdef const unsigned char *src
         cdef Py_ssize_t length
         cdef Py_ssize_t header
@@ -643,13 +620,7 @@ cdef class FrameWriter:
         cdef unsigned char *dst
         cdef const unsigned char *key
         cdef int i
-        if own_view:
-            PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
-            src = <const unsigned char *>view.buf
-            length = view.len
-        else:
-            src = <const unsigned char *>PyBytes_AS_STRING(payload)
-            length = PyBytes_GET_SIZE(payload)
+        cdef bint own_view = get_bytes(payload, &view, &src, &length)
         try:
             header = 2 if length < 126 else (4 if length < 65536 else 10)
             if self._mask:
@@ -671,11 +642,7 @@ cdef class FrameWriter:
                 dst[1] |= 0x80
                 key = self._next_key()
                 memcpy(dst + header - 4, key, 4)
-                if length >= NOGIL_THRESHOLD:
-                    with nogil:
-                        aws_mask(src, dst + header, <size_t>length, key, 0)
-                else:
-                    aws_mask(src, dst + header, <size_t>length, key, 0)
+                mask_into(src, dst + header, <size_t>length, key, 0)
             else:
                 memcpy(dst + header, src, length)
             return out

@@ -6,9 +6,9 @@ codec.  It fails on the first byte that makes the stream invalid, as RFC
 6455 section 8.1 asks.
 """
 
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.buffer cimport PyBuffer_Release
 
+from buffers cimport get_bytes
 from utf8_dfa cimport utf8_feed, utf8_reset, utf8_state
 
 
@@ -16,16 +16,16 @@ def is_utf8(data):
     """Whether ``data`` is complete, valid UTF-8."""
     cdef utf8_state state
     cdef Py_buffer view
+    cdef const unsigned char *src
+    cdef Py_ssize_t size
     cdef bint ok
+    cdef bint own_view
     utf8_reset(&state)
-    if type(data) is bytes:
-        ok = utf8_feed(&state, <const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
-    else:
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        try:
-            ok = utf8_feed(&state, <const unsigned char *>view.buf, view.len)
-        finally:
-            PyBuffer_Release(&view)
+    own_view = get_bytes(data, &view, &src, &size)
+    # utf8_feed cannot raise: no try/finally needed around it.
+    ok = utf8_feed(&state, src, size)
+    if own_view:
+        PyBuffer_Release(&view)
     return ok and state.need == 0
 
 
@@ -46,17 +46,14 @@ cdef class Utf8Validator:
         its end is invalid too.
         """
         cdef Py_buffer view
+        cdef const unsigned char *src
+        cdef Py_ssize_t size
+        cdef bint own_view
         if self._valid:
-            if type(data) is bytes:
-                self._valid = utf8_feed(
-                    &self._state, <const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data)
-                )
-            else:
-                PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-                try:
-                    self._valid = utf8_feed(&self._state, <const unsigned char *>view.buf, view.len)
-                finally:
-                    PyBuffer_Release(&view)
+            own_view = get_bytes(data, &view, &src, &size)
+            self._valid = utf8_feed(&self._state, src, size)
+            if own_view:
+                PyBuffer_Release(&view)
             if final and self._state.need:
                 self._valid = False
         return self._valid

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,26 @@ def test_every_subpackage_is_packaged() -> None:
     assert "asyncwebsockets.transports" in packages
     for package in packages:
         assert any(fnmatchcase(package, pattern) for pattern in patterns), package
+
+
+def test_sdist_carries_the_c_sources(tmp_path: Path) -> None:
+    """Every .pyx, .pxd and .h of csrc/ goes into the sdist, which wheels are built from."""
+    if not (ROOT / "csrc").is_dir():
+        pytest.skip("a check of the source tree; these tests run without it")
+    env = dict(os.environ, ASYNCWEBSOCKETS_NO_EXTENSIONS="1")
+    result = subprocess.run(
+        [sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(tmp_path)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    (sdist,) = tmp_path.glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    sources = {f"csrc/{path.name}" for path in (ROOT / "csrc").iterdir() if path.suffix in (".pyx", ".pxd", ".h")}
+    assert {"csrc/protocol.pxd", "csrc/mask.pxd", "csrc/buffers.pxd", "csrc/utf8_dfa.pxd"} <= sources
+    assert sources <= names, sources - names
+    assert not {name for name in names if name.startswith("csrc/") and name.endswith(".c")}
