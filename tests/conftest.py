@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 from typing import Iterator
 
 import pytest
 
 from asyncwebsockets import _speedups
+from asyncwebsockets.transports import asyncio_native as asyncio_transport
+from asyncwebsockets.transports import trio_socket as trio_transport
 
-from .helpers import Peer
-from asyncwebsockets.transports import asyncio_native as asyncio_transport, trio_socket as trio_transport
-
-REQUIRE_COMPILED = os.environ.get("ASYNCWEBSOCKETS_REQUIRE_EXTENSIONS", "") not in ("", "0")
+from .helpers import REQUIRE_COMPILED, Peer
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ import pytest
 import asyncwebsockets
 from asyncwebsockets import _speedups
 
-from .conftest import REQUIRE_COMPILED
+from .helpers import REQUIRE_COMPILED
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -30,11 +30,18 @@ from asyncwebsockets import (
     open_websocket,
     open_websocket_client,
 )
-
 from asyncwebsockets.transports import asyncio_native as asyncio_transport
 
-from .test_connection import accept_key, frame, head_of
-from .test_websocket import RawPeer, echo, memory_pipe, start
+from .helpers import (
+    RawPeer,
+    Recorder,
+    accept_key,
+    echo,
+    frame,
+    head_of,
+    memory_pipe,
+    start,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -459,14 +466,7 @@ async def test_frames_right_behind_the_101(codec: SimpleNamespace) -> None:
 
 
 async def test_open_websocket_closes_even_when_the_block_fails(codec: SimpleNamespace) -> None:
-    codes: List[Optional[int]] = []
-    done = anyio.Event()
-
-    async def record(ws: Websocket) -> None:
-        async for _ in ws:
-            pass
-        codes.append(ws.close_code)
-        done.set()
+    record = Recorder()
 
     async with anyio.create_task_group() as tg:
         server = await start(tg, record)
@@ -475,8 +475,8 @@ async def test_open_websocket_closes_even_when_the_block_fails(codec: SimpleName
                 async with open_websocket(server.url) as ws:
                     1 / 0
             assert ws.closed
-            await done.wait()
-        assert codes == [1000]
+            await record.done.wait()
+        assert record.codes == [1000]
         with pytest.raises(ConnectionClosedOK):
             await ws.send("closed")
         tg.cancel_scope.cancel()

@@ -7,13 +7,19 @@ writer, so the connection is not only checked against itself.
 from __future__ import annotations
 
 import base64
-import hashlib
 import struct
 from types import SimpleNamespace
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import pytest
-from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Request, TextMessage
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    Request,
+    TextMessage,
+)
 
 from asyncwebsockets.connection import Connection, ConnectionState, ConnectionType
 from asyncwebsockets.exceptions import (
@@ -24,45 +30,7 @@ from asyncwebsockets.exceptions import (
     HandshakeRejected,
 )
 
-KEY = b"\x37\xfa\x21\x3d"
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def mask(data: bytes, key: bytes) -> bytes:
-    """XOR with the 4-byte key (RFC 6455 section 5.3), as one big-integer operation."""
-    n = len(data)
-    if not n:
-        return b""
-    keystream = (bytes(key) * (n // 4 + 1))[:n]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(keystream, "big")).to_bytes(n, "big")
-
-
-def frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    rsv: int = 0,
-    key: Optional[bytes] = KEY,
-    length: Optional[int] = None,
-) -> bytes:
-    """A frame, byte by byte as RFC 6455 section 5.2 draws it (masked unless ``key=None``)."""
-    n = len(payload) if length is None else length
-    first = (0x80 if fin else 0) | rsv | opcode
-    mask_bit = 0x80 if key is not None else 0
-    if n < 126:
-        header = bytes([first, mask_bit | n])
-    elif n < 65536:
-        header = bytes([first, mask_bit | 126]) + struct.pack("!H", n)
-    else:
-        header = bytes([first, mask_bit | 127]) + struct.pack("!Q", n)
-    if key is None:
-        return header + payload
-    return header + key + mask(payload, key)
-
-
-def accept_key(key: bytes) -> bytes:
-    return base64.b64encode(hashlib.sha1(key + GUID).digest())
+from .helpers import accept_key, frame, head_of, mask
 
 
 def parse_frames(data: bytes) -> Tuple[List[Tuple[bool, int, bytes]], bytes]:
@@ -93,19 +61,6 @@ def close_code_of(data: bytes) -> Optional[int]:
     assert not rest and [opcode for _, opcode, _ in frames] == [8]
     payload = frames[0][2]
     return struct.unpack("!H", payload[:2])[0] if payload else 1005
-
-
-def head_of(response: bytes) -> Tuple[str, Dict[str, str]]:
-    """The status or request line and the headers (lower-cased names) of an HTTP head."""
-    head, sep, _ = response.partition(b"\r\n\r\n")
-    assert sep
-    first, *lines = head.decode("latin-1").split("\r\n")
-    headers: Dict[str, str] = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        assert name.lower() not in headers
-        headers[name.lower()] = value.strip()
-    return first, headers
 
 
 def pair(codec: SimpleNamespace, **options: object) -> Tuple[Connection, Connection]:

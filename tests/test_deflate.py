@@ -19,13 +19,29 @@ from hypothesis import strategies as st
 from wsproto.connection import ConnectionType
 from wsproto.events import BytesMessage, TextMessage
 
-from asyncwebsockets import PerMessageDeflate, Websocket, _speedups, open_websocket, serve
+from asyncwebsockets import (
+    PerMessageDeflate,
+    Websocket,
+    _speedups,
+    open_websocket,
+    serve,
+)
 from asyncwebsockets.connection import Connection
 from asyncwebsockets.deflate import MessageDeflater, MessageInflater, codecs_for
 from asyncwebsockets.exceptions import ProtocolError
 
-from .conftest import REQUIRE_COMPILED
-from .test_frames import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1, RSV2, frame
+from .helpers import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    REQUIRE_COMPILED,
+    RSV1,
+    RSV2,
+    frame,
+)
 
 TAIL = b"\x00\x00\xff\xff"
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from asyncwebsockets import _speedups
 from asyncwebsockets.exceptions import ProtocolError
 
-from .conftest import REQUIRE_COMPILED
+from .helpers import REQUIRE_COMPILED
 
 if _speedups.COMPILED is None:
     if REQUIRE_COMPILED:

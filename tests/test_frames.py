@@ -9,58 +9,30 @@ and wsproto.
 
 from __future__ import annotations
 
-import os
 import random
-import struct
 from types import SimpleNamespace
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import pytest
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
 
 from asyncwebsockets.exceptions import ProtocolError
 
-OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-RSV1, RSV2, RSV3 = 0x40, 0x20, 0x10
-
-# The masking key of the examples in RFC 6455 section 5.7.
-KEY = bytes.fromhex("37fa213d")
-
-
-def mask_payload(data: bytes, key: bytes) -> bytes:
-    """RFC 6455 section 5.3, one byte at a time."""
-    return bytes(b ^ key[i % 4] for i, b in enumerate(data))
-
-
-def frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    rsv: int = 0,
-    key: Optional[bytes] = KEY,
-    length: Optional[int] = None,
-) -> bytes:
-    """One frame as drawn in RFC 6455 section 5.2; ``key=None`` leaves it unmasked.
-
-    ``length`` overrides the payload length written in the header.
-    """
-    n = len(payload) if length is None else length
-    first = (0x80 if fin else 0) | rsv | opcode
-    mask_bit = 0x80 if key is not None else 0
-    if n <= 125:
-        header = bytes([first, mask_bit | n])
-    elif n <= 0xFFFF:
-        header = bytes([first, mask_bit | 126]) + struct.pack("!H", n)
-    else:
-        header = bytes([first, mask_bit | 127]) + struct.pack("!Q", n)
-    if key is None:
-        return header + payload
-    return header + key + mask_payload(payload, key)
-
-
-def close_payload(code: int, reason: bytes = b"") -> bytes:
-    return struct.pack("!H", code) + reason
+from .helpers import (
+    KEY,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    RSV1,
+    RSV2,
+    RSV3,
+    close_payload,
+    frame,
+    mask,
+)
 
 
 def server(codec: SimpleNamespace, **kwargs: Any) -> Any:
@@ -612,7 +584,7 @@ VIOLATIONS = [
     pytest.param(b"", frame(OP_PONG, b"x" * 65536), 1002, 2, id="pong-64-bit-length"),
     pytest.param(b"", frame(OP_CLOSE, close_payload(1000, b"x" * 124)), 1002, 2, id="close-126"),
     # A 16-bit length field holding a small length is still not <= 125.
-    pytest.param(b"", b"\x89\xfe\x00\x05" + KEY + mask_payload(b"Hello", KEY), 1002, 2, id="ping-16-bit-5"),
+    pytest.param(b"", b"\x89\xfe\x00\x05" + KEY + mask(b"Hello", KEY), 1002, 2, id="ping-16-bit-5"),
     pytest.param(b"", frame(OP_PING, b"x", fin=False), 1002, 2, id="fragmented-ping"),
     pytest.param(b"", frame(OP_PONG, b"", fin=False), 1002, 2, id="fragmented-pong"),
     pytest.param(b"", frame(OP_CLOSE, close_payload(1000), fin=False), 1002, 2, id="fragmented-close"),
@@ -978,7 +950,7 @@ def test_writer_masked(codec: SimpleNamespace, size: int, header: str) -> None:
     key = out[len(head) : len(head) + 4]
     body = out[len(head) + 4 :]
     assert len(body) == size
-    assert mask_payload(body, key) == data
+    assert mask(body, key) == data
     assert server(codec).feed(out) == [binary(data)]
 
 

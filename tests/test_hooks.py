@@ -33,11 +33,9 @@ from asyncwebsockets import (
 from asyncwebsockets.accept import SERVER_HEADER
 from asyncwebsockets.client import USER_AGENT
 
-from .test_websocket import echo
+from .helpers import echo, two_backends
 
 pytestmark = pytest.mark.anyio
-
-two_backends = pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"], indirect=True)
 
 
 async def start(tg: Any, handler: Any = echo, **options: Any) -> Any:

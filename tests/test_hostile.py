@@ -21,8 +21,7 @@ from anyio.abc import SocketAttribute, SocketStream
 
 from asyncwebsockets import HandshakeError, Websocket, open_websocket
 
-from .test_codec import frame
-from .test_websocket import echo, raw_handshake, read_close_code, start
+from .helpers import echo, frame, raw_handshake, read_close_code, start
 
 pytestmark = pytest.mark.anyio
 

@@ -17,63 +17,20 @@ from wsproto.events import BytesMessage, TextMessage
 
 from asyncwebsockets import Websocket, open_websocket
 
-from .helpers import Peer
-from .test_interop_websockets import LIMIT, PAYLOADS, TEST_TIMEOUT, start_ours
+from .helpers import (
+    LIMIT,
+    PAYLOADS,
+    TEST_TIMEOUT,
+    Peer,
+    aiohttp_data,
+    aiohttp_server,
+    start_ours,
+)
 
 aiohttp = pytest.importorskip("aiohttp", reason="aiohttp is a test dependency: pip install '.[test]'")
 web = pytest.importorskip("aiohttp.web")
 
 pytestmark = pytest.mark.anyio
-
-
-async def _their_server(peer: Peer, handler: Any) -> int:
-    """An aiohttp web application on 127.0.0.1 whose ``/`` runs ``handler(ws)``; its port."""
-
-    async def endpoint(request: Any) -> Any:
-        ws = web.WebSocketResponse(max_msg_size=LIMIT, autoping=True)
-        await ws.prepare(request)
-        try:
-            await handler(ws)
-        except BaseException as exc:  # surfaces in peer.get()
-            peer.put(exc)
-            raise
-        return ws
-
-    async def start() -> Tuple[Any, int]:
-        app = web.Application()
-        app.router.add_get("/", endpoint)
-        runner = web.AppRunner(app, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        return runner, int(port)
-
-    runner, port = await peer.call(start)
-    peer._servers.append(_RunnerAsServer(runner))
-    return port
-
-
-class _RunnerAsServer:
-    """Lets Peer.stop() shut an aiohttp runner down like a websockets server."""
-
-    def __init__(self, runner: Any) -> None:
-        self._runner = runner
-        self._done: Any = None
-
-    def close(self) -> None:
-        self._done = self._runner.cleanup()
-
-    async def wait_closed(self) -> None:
-        await self._done
-
-
-def _as_data(message: Any) -> Any:
-    if message.type == aiohttp.WSMsgType.TEXT:
-        return message.data
-    if message.type == aiohttp.WSMsgType.BINARY:
-        return bytes(message.data)
-    raise AssertionError(f"unexpected {message.type!r}: {message.data!r}")
 
 
 # -- their client, our server -------------------------------------------------------
@@ -96,11 +53,11 @@ async def test_their_client_our_server(codec: SimpleNamespace, peer: Peer) -> No
                         await ws.send_str(payload)
                     else:
                         await ws.send_bytes(payload)
-                    echoed.append(_as_data(await ws.receive()))
+                    echoed.append(aiohttp_data(await ws.receive()))
                 # Our server answers their ping; aiohttp consumes the pong.
                 await ws.ping(b"are you there")
                 await ws.send_str("after the ping")
-                after = _as_data(await ws.receive())
+                after = aiohttp_data(await ws.receive())
                 await ws.close(code=4001, message=b"bye now")
                 return {"echoed": echoed, "after": after, "close_code": ws.close_code}
 
@@ -147,7 +104,7 @@ async def test_their_client_refused_by_our_filter(codec: SimpleNamespace, peer: 
 # -- our client, their server -------------------------------------------------------
 
 
-async def test_our_client_their_server(codec: SimpleNamespace, peer: Peer) -> None:
+async def test_our_clientaiohttp_server(codec: SimpleNamespace, peer: Peer) -> None:
     async def echo_then_close(ws: Any) -> None:
         async for message in ws:
             if message.type == aiohttp.WSMsgType.TEXT and message.data == "close, please":
@@ -158,7 +115,7 @@ async def test_our_client_their_server(codec: SimpleNamespace, peer: Peer) -> No
             else:
                 await ws.send_bytes(message.data)
 
-    port = await _their_server(peer, echo_then_close)
+    port = await aiohttp_server(peer, echo_then_close)
     with anyio.fail_after(TEST_TIMEOUT):
         async with open_websocket(f"ws://127.0.0.1:{port}/", max_message_size=LIMIT) as ws:
             for payload in PAYLOADS:

@@ -23,9 +23,16 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate as TheirD
 
 from asyncwebsockets import PerMessageDeflate, Websocket, open_websocket
 
-from .test_interop_aiohttp import _as_data
-from .helpers import Peer, connect
-from .test_interop_websockets import LIMIT, TEST_TIMEOUT, as_message, start_ours
+from .helpers import (
+    LIMIT,
+    TEST_TIMEOUT,
+    Peer,
+    aiohttp_data,
+    aiohttp_server,
+    as_message,
+    connect,
+    start_ours,
+)
 
 aiohttp = pytest.importorskip("aiohttp", reason="aiohttp is a test dependency: pip install '.[test]'")
 web = pytest.importorskip("aiohttp.web")
@@ -183,7 +190,7 @@ THEIR_SERVERS = [
 
 
 @pytest.mark.parametrize("theirs, ours, agreed", THEIR_SERVERS)
-async def test_our_client_their_server(
+async def test_our_clientaiohttp_server(
     codec: SimpleNamespace, peer: Peer, theirs: Optional[Any], ours: PerMessageDeflate, agreed: Tuple[bool, bool, int, int]
 ) -> None:
     async def echo(ws: Any) -> None:
@@ -263,7 +270,7 @@ async def test_aiohttp_client_our_server(codec: SimpleNamespace, peer: Peer, wbi
                 echoes = []
                 for message in MESSAGES:
                     await _send(ws, message)
-                    echoes.append(_as_data(await ws.receive()))
+                    echoes.append(aiohttp_data(await ws.receive()))
                 return ws.compress, echoes
 
     with anyio.fail_after(TEST_TIMEOUT):
@@ -278,7 +285,6 @@ async def test_aiohttp_client_our_server(codec: SimpleNamespace, peer: Peer, wbi
 
 
 async def test_our_client_aiohttp_server(codec: SimpleNamespace, peer: Peer) -> None:
-    from .test_interop_aiohttp import _their_server
 
     async def echo(ws: Any) -> None:
         peer.put(ws.compress)
@@ -289,7 +295,7 @@ async def test_our_client_aiohttp_server(codec: SimpleNamespace, peer: Peer) -> 
                 await ws.send_bytes(message.data)
 
     with anyio.fail_after(TEST_TIMEOUT):
-        port = await _their_server(peer, echo)
+        port = await aiohttp_server(peer, echo)
         async with open_websocket(f"ws://127.0.0.1:{port}/", compression="deflate", max_message_size=LIMIT) as ws:
             assert ws.compression is not None
             assert await peer.get() == 15

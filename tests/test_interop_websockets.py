@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import os
-import random
 import struct
 from http import HTTPStatus
 from types import SimpleNamespace
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import anyio
 import pytest
@@ -35,33 +33,28 @@ from asyncwebsockets import (
     serve,
 )
 
-from .helpers import Peer, connect
+from .helpers import (
+    BIG,
+    BIG_BINARY,
+    LIMIT,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    PAYLOADS,
+    TEST_TIMEOUT,
+    Peer,
+    accept_key,
+    as_message,
+    close_payload,
+    connect,
+    frame,
+    start_ours,
+)
 
 pytestmark = pytest.mark.anyio
-
-#: Upper bound for any one test; a hang fails instead of stalling the run.
-TEST_TIMEOUT = 20.0
-#: Upper bound for one call into the peer's thread.
-PEER_TIMEOUT = 15.0
-
-BIG = 4 << 20
-LIMIT = 8 << 20
-_rng = random.Random(6455)
-BIG_BINARY = _rng.randbytes(BIG)
-UNICODE = "ünïcødé ✓ 𝄞 中文 😀 \u2028 Ω"
-#: Multi-byte characters everywhere, so that reads and frames split them.
-LONG_TEXT = "é𝄞中a" * (BIG // 10)
-
-PAYLOADS: List[Any] = ["hello", "", UNICODE, LONG_TEXT, b"", b"\x00\xff\x80\x7f", BIG_BINARY]
-
-
-async def start_ours(tg: Any, handler: Callable[[Websocket], Awaitable[None]], **options: Any) -> int:
-    server = await tg.start(lambda task_status: serve(handler, "127.0.0.1", 0, task_status=task_status, **options))
-    return int(server.port)
-
-
-def as_message(data: Any) -> Any:
-    return TextMessage(data) if isinstance(data, str) else BytesMessage(bytes(data))
 
 
 # -- our client, their server -------------------------------------------------------
@@ -643,30 +636,7 @@ async def test_many_concurrent_their_clients(codec: SimpleNamespace, peer: Peer)
 
 # -- raw bytes: what conforming peers never send ---------------------------------------
 
-OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 RAW_LIMIT = 1024
-
-
-def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0, mask: bool = True, length: Optional[int] = None) -> bytes:
-    """One frame, masked like a client's unless ``mask=False``; ``length`` overrides the declared length."""
-    n = len(payload) if length is None else length
-    head = bytes([(0x80 if fin else 0) | rsv | opcode])
-    bit = 0x80 if mask else 0
-    if n < 126:
-        head += bytes([bit | n])
-    elif n < 1 << 16:
-        head += bytes([bit | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([bit | 127]) + struct.pack("!Q", n)
-    if not mask:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-
-
-def close_payload(code: int, reason: bytes = b"") -> bytes:
-    return struct.pack("!H", code) + reason
 
 
 class RawPeer:
@@ -738,10 +708,6 @@ class RawPeer:
             assert await self.read_frame() is None
 
 
-def accept_key(key: bytes) -> bytes:
-    return base64.b64encode(hashlib.sha1(key + GUID).digest())
-
-
 async def raw_client(port: int, path: str = "/") -> RawPeer:
     stream = await anyio.connect_tcp("127.0.0.1", port)
     key = base64.b64encode(os.urandom(16))
@@ -762,7 +728,7 @@ async def raw_client(port: int, path: str = "/") -> RawPeer:
 VIOLATIONS: Dict[str, Tuple[bytes, int]] = {
     "rsv1 without extension": (frame(OP_TEXT, b"x", rsv=0x40), 1002),
     "rsv2 and rsv3": (frame(OP_BINARY, b"x", rsv=0x30), 1002),
-    "unmasked client frame": (frame(OP_TEXT, b"x", mask=False), 1002),
+    "unmasked client frame": (frame(OP_TEXT, b"x", key=None), 1002),
     "reserved data opcode 3": (frame(0x3, b"x"), 1002),
     "reserved control opcode 0xB": (frame(0xB, b""), 1002),
     "fragmented ping": (frame(OP_PING, b"p", fin=False), 1002),
@@ -873,10 +839,10 @@ async def test_raw_valid_edge_cases_our_server(codec: SimpleNamespace) -> None:
 
 
 RAW_SERVER_VIOLATIONS: Dict[str, Tuple[bytes, int]] = {
-    "masked server frame": (frame(OP_TEXT, b"x", mask=True), 1002),
-    "rsv1 without extension": (frame(OP_TEXT, b"x", rsv=0x40, mask=False), 1002),
-    "invalid UTF-8": (frame(OP_TEXT, b"\xff", mask=False), 1007),
-    "oversize message": (frame(OP_BINARY, b"b" * (RAW_LIMIT + 1), mask=False), 1009),
+    "masked server frame": (frame(OP_TEXT, b"x"), 1002),
+    "rsv1 without extension": (frame(OP_TEXT, b"x", rsv=0x40, key=None), 1002),
+    "invalid UTF-8": (frame(OP_TEXT, b"\xff", key=None), 1007),
+    "oversize message": (frame(OP_BINARY, b"b" * (RAW_LIMIT + 1), key=None), 1009),
 }
 
 
@@ -893,7 +859,7 @@ async def test_raw_violation_our_client_closes_with_code(codec: SimpleNamespace,
             key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key:"))
             await stream.send(
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Accept: " + accept_key(key) + b"\r\n\r\n" + frame(OP_TEXT, b"ok", mask=False) + bad
+                b"Sec-WebSocket-Accept: " + accept_key(key) + b"\r\n\r\n" + frame(OP_TEXT, b"ok", key=None) + bad
             )
             wire.append(await raw.frames_until_close())
             await raw.expect_eof()  # the client closes too, after its close frame

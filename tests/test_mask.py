@@ -30,7 +30,8 @@ def payload(size: int, seed: int = 0) -> bytes:
 
 
 KEY = bytes.fromhex("a1b2c3d4")
-SIZES = list(range(41)) + [1023, 1024, 1025, 4095, 4096, 4097, 1 << 20]
+# 65535 and 65536 straddle the size from which the compiled code releases the GIL.
+SIZES = list(range(41)) + [1023, 1024, 1025, 4095, 4096, 4097, 65535, 65536, 1 << 20]
 
 
 # -- known vectors -----------------------------------------------------------

@@ -7,7 +7,6 @@ in ``Sec-WebSocket-Extensions`` (one element each).
 from __future__ import annotations
 
 import base64
-import hashlib
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -23,6 +22,8 @@ from asyncwebsockets.permessage_deflate import (
     check_compression,
     parse_response,
 )
+
+from .helpers import accept_key
 
 DEFAULT = PerMessageDeflate()
 
@@ -293,13 +294,10 @@ def _request_with(*extension_headers: bytes) -> bytes:
 
 def _response_to(request: bytes, *extension_headers: bytes) -> bytes:
     key = [line for line in request.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key:")][0]
-    accept = base64.b64encode(hashlib.sha1(key.split(b":")[1].strip() + GUID).digest())
+    accept = accept_key(key.split(b":")[1].strip())
     lines = [b"HTTP/1.1 101 Switching Protocols", b"Upgrade: websocket", b"Connection: Upgrade", b"Sec-WebSocket-Accept: " + accept]
     lines += [b"Sec-WebSocket-Extensions: " + value for value in extension_headers]
     return b"\r\n".join(lines) + b"\r\n\r\n"
-
-
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 def test_client_offers_only_when_asked() -> None:

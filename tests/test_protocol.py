@@ -19,7 +19,13 @@ from wsproto.frame_protocol import Opcode as WsprotoOpcode
 
 from asyncwebsockets import protocol
 from asyncwebsockets.exceptions import ProtocolError
-from asyncwebsockets.protocol import CloseCode, Opcode, is_valid_close_code, parse_close, serialize_close
+from asyncwebsockets.protocol import (
+    CloseCode,
+    Opcode,
+    is_valid_close_code,
+    parse_close,
+    serialize_close,
+)
 
 PXD = Path(__file__).resolve().parent.parent / "csrc" / "protocol.pxd"
 

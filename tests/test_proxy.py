@@ -41,13 +41,14 @@ from asyncwebsockets.client import USER_AGENT
 from asyncwebsockets.proxy import parse_proxy, proxy_from_environment
 from asyncwebsockets.uri import parse_uri
 
+from .helpers import two_backends
+
 trustme = pytest.importorskip("trustme", reason="trustme is a test dependency: pip install '.[test]'")
 pytest.importorskip("pproxy", reason="pproxy is a test dependency: pip install '.[test]'")
 pytest.importorskip("python_socks", reason="python-socks is a test dependency: pip install '.[test]'")
 
 pytestmark = pytest.mark.anyio
 
-two_backends = pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"], indirect=True)
 
 #: Runs pproxy on a plain asyncio loop: it asks for the current loop before
 #: making one, which uvloop (a test dependency) and newer Pythons refuse.

@@ -17,13 +17,9 @@ from wsproto.events import BytesMessage, TextMessage
 
 from asyncwebsockets import ConnectionClosed, open_websocket
 
-from .helpers import Peer
-from .test_websocket import ws_and_raw, ws_pair
+from .helpers import OP_BINARY, OP_CONT, OP_TEXT, TEST_TIMEOUT, Peer, ws_and_raw, ws_pair
 
 pytestmark = pytest.mark.anyio
-
-TEST_TIMEOUT = 20.0
-OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 
 
 async def collect(stream: Any) -> List[Union[str, bytes]]:

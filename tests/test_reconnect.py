@@ -31,14 +31,15 @@ from asyncwebsockets import (
     connect,
     serve,
 )
-from asyncwebsockets.reconnect import backoff, retry_after, retryable
 from asyncwebsockets.exceptions import HandshakeTimeout, ProxyError, RedirectError
+from asyncwebsockets.reconnect import backoff, retry_after, retryable
+
+from .helpers import two_backends
 
 trustme = pytest.importorskip("trustme", reason="trustme is a test dependency: pip install '.[test]'")
 
 pytestmark = pytest.mark.anyio
 
-two_backends = pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"], indirect=True)
 
 #: Short waits, for the tests.
 FAST = dict(backoff_initial=0.05, backoff_factor=2.0, backoff_max=0.2)

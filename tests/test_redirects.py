@@ -31,11 +31,11 @@ from asyncwebsockets import (
 from asyncwebsockets.redirects import resolve
 from asyncwebsockets.uri import parse_uri
 
+from .helpers import two_backends
+
 trustme = pytest.importorskip("trustme", reason="trustme is a test dependency: pip install '.[test]'")
 
 pytestmark = pytest.mark.anyio
-
-two_backends = pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"], indirect=True)
 
 
 async def echo(ws: Websocket) -> None:

@@ -26,12 +26,19 @@ from asyncwebsockets import (
     serve_listener,
 )
 
-from .test_connection import frame, head_of
-from .test_websocket import RawPeer, echo, memory_pipe, raw_client, start
+from .helpers import (
+    RawPeer,
+    Recorder,
+    echo,
+    frame,
+    head_of,
+    memory_pipe,
+    raw_client,
+    start,
+    two_backends,
+)
 
 pytestmark = pytest.mark.anyio
-
-two_backends = pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"], indirect=True)
 
 
 async def server_on_pipe(
@@ -324,13 +331,7 @@ async def test_open_timeout_on_a_stream() -> None:
 
 
 async def test_pipelined_frames_delivered_and_answered(codec: SimpleNamespace) -> None:
-    got: List[Any] = []
-    done = anyio.Event()
-
-    async def record(ws: Websocket) -> None:
-        async for message in ws:
-            got.append(message.data)
-        done.set()
+    record = Recorder()
 
     async with anyio.create_task_group() as tg:
         server = await start(tg, record)
@@ -342,8 +343,8 @@ async def test_pipelined_frames_delivered_and_answered(codec: SimpleNamespace) -
             assert await raw.read_frame() == (True, 10, b"still there?")
             await raw.send_frame(8, (1000).to_bytes(2, "big"))
             assert await raw.read_close_code() == 1000
-            await done.wait()
-        assert got == ["early"]
+            await record.done.wait()
+        assert record.messages == ["early"]
         await raw.aclose()
         tg.cancel_scope.cancel()
 

@@ -33,13 +33,20 @@ from asyncwebsockets import (
 )
 from asyncwebsockets.transports import asyncio_native
 
-from .helpers import Peer, connect
-from .test_connection import frame
-from .test_websocket import RawPeer, echo, raw_handshake, start, stream_pair, ws_and_raw
+from .helpers import (
+    Peer,
+    RawPeer,
+    connect,
+    echo,
+    frame,
+    raw_handshake,
+    start,
+    stream_pair,
+    two_backends,
+    ws_and_raw,
+)
 
 pytestmark = pytest.mark.anyio
-
-two_backends = pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"], indirect=True)
 
 
 # -- a handler that only sends -------------------------------------------------------

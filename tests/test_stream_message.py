@@ -23,22 +23,13 @@ from asyncwebsockets._fragment import Fragment
 from asyncwebsockets.deflate import MessageInflater
 from asyncwebsockets.exceptions import ProtocolError
 
-from .conftest import REQUIRE_COMPILED
-
-OP_CONT, OP_TEXT, OP_BINARY, OP_PING = 0x0, 0x1, 0x2, 0x9
+from .helpers import OP_BINARY, OP_CONT, OP_PING, OP_TEXT, REQUIRE_COMPILED
+from .helpers import frame as build_frame
 
 
 def frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0) -> bytes:
     """An unmasked frame, as a server sends it."""
-    n = len(payload)
-    first = (0x80 if fin else 0) | rsv | opcode
-    if n < 126:
-        header = bytes([first, n])
-    elif n < 65536:
-        header = bytes([first, 126]) + n.to_bytes(2, "big")
-    else:
-        header = bytes([first, 127]) + n.to_bytes(8, "big")
-    return header + payload
+    return build_frame(opcode, payload, fin=fin, rsv=rsv, key=None)
 
 
 def fragmented(opcode: int, payload: bytes, cuts: List[int], pings: List[int] = ()) -> bytes:  # type: ignore[assignment]

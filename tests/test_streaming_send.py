@@ -11,7 +11,7 @@ from wsproto.events import BytesMessage, TextMessage
 
 from asyncwebsockets import ConnectionClosed
 
-from .test_websocket import ws_and_raw, ws_pair
+from .helpers import ws_and_raw, ws_pair
 
 pytestmark = pytest.mark.anyio
 

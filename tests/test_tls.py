@@ -20,15 +20,21 @@ from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.tls import TLSAttribute, TLSStream
 from wsproto.events import BytesMessage, TextMessage
 
-from asyncwebsockets import ConnectionClosed, HandshakeError, HandshakeTimeout, Websocket, create_websocket, open_websocket
+from asyncwebsockets import (
+    ConnectionClosed,
+    HandshakeError,
+    HandshakeTimeout,
+    Websocket,
+    create_websocket,
+    open_websocket,
+)
 
-from .test_interop_websockets import Peer, connect, start_ours
+from .helpers import TEST_TIMEOUT, Peer, connect, start_ours
 
 trustme = pytest.importorskip("trustme", reason="trustme is a test dependency: pip install '.[test]'")
 
 pytestmark = pytest.mark.anyio
 
-TEST_TIMEOUT = 20.0
 MIB = 1 << 20
 BLOB = bytes(range(256)) * (MIB // 256)
 UNICODE = "über TLS ✓ 𝄞 中文"

@@ -9,7 +9,6 @@ the point, it is a hand-driven :class:`RawPeer` that reads and writes bytes.
 
 from __future__ import annotations
 
-import base64
 import os
 import socket
 import threading
@@ -19,8 +18,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
 
 import anyio
 import pytest
-from anyio.abc import ByteStream, SocketStream
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.abc import SocketStream
 from wsproto.events import BytesMessage, Message, TextMessage
 
 import asyncwebsockets
@@ -33,289 +31,36 @@ from asyncwebsockets import (
     create_websocket_client,
     create_websocket_server,
     open_websocket,
-    serve,
 )
 
-from .test_connection import KEY, accept_key, frame, head_of, mask
+from .helpers import (
+    Frame,
+    RawPeer,
+    Recorder,
+    accept_key,
+    echo,
+    frame,
+    head_of,
+    memory_pipe,
+    raw_handshake,
+    start,
+    take_frame,
+    two_backends,
+    ws_and_raw,
+    ws_pair,
+)
 
 pytestmark = pytest.mark.anyio
-
-Handler = Callable[[Websocket], Awaitable[Any]]
-Frame = Tuple[bool, int, bytes]
-
-#: For tests whose streams are the same whichever transport a socket would get.
-two_backends = pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"], indirect=True)
 
 #: Streams that need no network: anyio memory object streams, and a Unix socket pair.
 KINDS = ["memory", "socketpair"]
 
-STREAM_ERRORS = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
-
-
-# -- streams and peers --------------------------------------------------------
-
-
-class MemoryByteStream(ByteStream):
-    """One end of an in-memory byte pipe, made of two anyio memory object streams."""
-
-    def __init__(self, send: MemoryObjectSendStream[bytes], receive: MemoryObjectReceiveStream[bytes]) -> None:
-        self._send = send
-        self._receive = receive
-        self._pending = b""
-
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        if not self._pending:
-            self._pending = await self._receive.receive()
-        data, self._pending = self._pending[:max_bytes], self._pending[max_bytes:]
-        return data
-
-    async def send(self, item: bytes) -> None:
-        await self._send.send(bytes(item))
-
-    async def send_eof(self) -> None:
-        await self._send.aclose()
-
-    async def aclose(self) -> None:
-        await self._send.aclose()
-        await self._receive.aclose()
-
-
-def memory_pipe(buffer: float = 64) -> Tuple[MemoryByteStream, MemoryByteStream]:
-    """Two connected byte streams holding up to ``buffer`` unread writes each way."""
-    a_send, b_receive = anyio.create_memory_object_stream[bytes](buffer)
-    b_send, a_receive = anyio.create_memory_object_stream[bytes](buffer)
-    return MemoryByteStream(a_send, a_receive), MemoryByteStream(b_send, b_receive)
-
-
-async def stream_pair(kind: str) -> Tuple[ByteStream, ByteStream]:
-    if kind == "memory":
-        return memory_pipe()
-    if kind == "tcp":
-        # anyio TCP streams: on asyncio, ours takes over their transport.
-        with socket.create_server(("127.0.0.1", 0)) as listener:
-            client = await anyio.connect_tcp("127.0.0.1", listener.getsockname()[1])
-            accepted, _ = listener.accept()
-        return client, await anyio.abc.SocketStream.from_socket(accepted)
-    a, b = socket.socketpair()
-    return await anyio.abc.UNIXSocketStream.from_socket(a), await anyio.abc.UNIXSocketStream.from_socket(b)
-
-
-def take_frame(buf: bytearray, *, masked: Optional[bool]) -> Optional[Frame]:
-    """Remove and return the first whole frame in ``buf``, unmasked; None if it is not all there.
-
-    ``masked`` says whether the frame must be masked (None: either way).
-    """
-    if len(buf) < 2:
-        return None
-    length = buf[1] & 0x7F
-    header = 2 + (2 if length == 126 else 8 if length == 127 else 0)
-    if masked is None:
-        masked = bool(buf[1] & 0x80)
-    assert bool(buf[1] & 0x80) == masked, "masking in the wrong direction"
-    start = header + 4 * masked
-    if len(buf) < start:
-        return None
-    if length >= 126:
-        length = int.from_bytes(buf[2:header], "big")
-    if len(buf) < start + length:
-        return None
-    payload = bytes(buf[start : start + length])
-    if masked:
-        payload = mask(payload, bytes(buf[header:start]))
-    fin, opcode = bool(buf[0] & 0x80), buf[0] & 0x0F
-    del buf[: start + length]
-    return fin, opcode, payload
-
-
-class RawPeer:
-    """The far end of a connection, driven by hand: HTTP heads and frames, no library code."""
-
-    def __init__(self, stream: ByteStream, *, masks: bool, strict: bool = True) -> None:
-        self.stream = stream
-        self.masks = masks  # a client masks what it sends
-        self.strict = strict  # insist that frames read are masked the other way
-        self.buffer = bytearray()
-        self.eof = False
-
-    async def _more(self) -> bool:
-        if self.eof:
-            return False
-        try:
-            data = await self.stream.receive()
-        except STREAM_ERRORS:
-            self.eof = True
-            return False
-        self.buffer += data
-        return True
-
-    async def read_head(self) -> bytes:
-        while b"\r\n\r\n" not in self.buffer:
-            if not await self._more():
-                raise AssertionError(f"EOF inside an HTTP head: {bytes(self.buffer)!r}")
-        end = self.buffer.index(b"\r\n\r\n") + 4
-        head = bytes(self.buffer[:end])
-        del self.buffer[:end]
-        return head
-
-    async def accept(self, extra: bytes = b"") -> bytes:
-        """Play the server: read the request, answer 101; returns the request head."""
-        request = await self.read_head()
-        key = head_of(request)[1]["sec-websocket-key"].encode()
-        await self.send(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept_key(key) + b"\r\n" + extra + b"\r\n"
-        )
-        return request
-
-    async def request(self, target: bytes = b"/", extra: bytes = b"") -> bytes:
-        """Play the client: send an upgrade request; returns the response head."""
-        key = base64.b64encode(os.urandom(16))
-        await self.send(
-            b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n" + extra
-        )
-        response = await self.read_head()
-        if response.startswith(b"HTTP/1.1 101 "):
-            assert head_of(response)[1]["sec-websocket-accept"] == accept_key(key).decode()
-        return response
-
-    async def send(self, data: bytes) -> None:
-        await self.stream.send(data)
-
-    async def send_frame(self, opcode: int, payload: bytes = b"", **options: Any) -> None:
-        await self.send(frame(opcode, payload, key=KEY if self.masks else None, **options))
-
-    async def read_frame(self) -> Optional[Frame]:
-        """The next whole frame ``(fin, opcode, payload)``; None at EOF."""
-        while True:
-            got = take_frame(self.buffer, masked=not self.masks if self.strict else None)
-            if got is not None:
-                return got
-            if not await self._more():
-                return None
-
-    async def read_close_code(self) -> Optional[int]:
-        """Read frames until the close frame; its code (1005 for none), or None at EOF."""
-        while True:
-            got = await self.read_frame()
-            if got is None:
-                return None
-            if got[1] == 8:
-                return int.from_bytes(got[2][:2], "big") if got[2] else 1005
-
-    async def read_to_eof(self) -> List[Frame]:
-        """Every frame until the other side closes the stream."""
-        frames = []
-        while True:
-            got = await self.read_frame()
-            if got is None:
-                return frames
-            frames.append(got)
-
-    async def aclose(self) -> None:
-        with anyio.CancelScope(shield=True):
-            try:
-                await self.stream.aclose()
-            except STREAM_ERRORS:
-                pass
-
-
-@asynccontextmanager
-async def ws_pair(
-    kind: str = "memory", client: Optional[Dict[str, Any]] = None, server: Optional[Dict[str, Any]] = None
-) -> AsyncIterator[Tuple[Websocket, Websocket]]:
-    """A client and a server Websocket connected to each other."""
-    a, b = await stream_pair(kind)
-    accepted: List[Websocket] = []
-
-    async def accept() -> None:
-        accepted.append(await create_websocket_server(b, **(server or {})))
-
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(accept)
-            client_ws = await create_websocket_client(a, "localhost", "/", **(client or {}))
-    try:
-        yield client_ws, accepted[0]
-    finally:
-        with anyio.CancelScope(shield=True):
-            await client_ws.abort()
-            await accepted[0].abort()
-
-
-@asynccontextmanager
-async def ws_and_raw(kind: str = "memory", role: str = "client", **options: Any) -> AsyncIterator[Tuple[Websocket, RawPeer]]:
-    """One of ours (``role``) and a raw peer at the other end, past the handshake."""
-    a, b = await stream_pair(kind)
-    made: List[Websocket] = []
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            if role == "client":
-                raw = RawPeer(b, masks=False)
-                tg.start_soon(raw.accept)
-                made.append(await create_websocket_client(a, "localhost", "/", **options))
-            else:
-                raw = RawPeer(b, masks=True)
-
-                async def accept() -> None:
-                    made.append(await create_websocket_server(a, **options))
-
-                tg.start_soon(accept)
-                assert (await raw.request()).startswith(b"HTTP/1.1 101 ")
-    try:
-        yield made[0], raw
-    finally:
-        with anyio.CancelScope(shield=True):
-            await made[0].abort()
-            await raw.aclose()
-
-
-# -- TCP servers ----------------------------------------------------------
+# -- TCP servers ---------------------------------------------------------------
 
 
 async def drain(ws: Websocket) -> None:
     async for _ in ws:
         pass
-
-
-async def echo(ws: Websocket) -> None:
-    async for message in ws:
-        await ws.send(message.data)
-
-
-class Server:
-    """A `serve` running in a task group for the length of a test."""
-
-    def __init__(self, tg: anyio.abc.TaskGroup, port: int) -> None:
-        self.tg = tg
-        self.port = port
-        self.url = f"ws://127.0.0.1:{port}/"
-
-
-async def start(tg: anyio.abc.TaskGroup, handler: Handler = echo, **options: Any) -> Server:
-    server = await tg.start(lambda task_status: serve(handler, "127.0.0.1", 0, task_status=task_status, **options))
-    return Server(tg, server.port)
-
-
-async def raw_client(port: int, extra: bytes = b"", target: bytes = b"/") -> Tuple[RawPeer, bytes]:
-    """A hand-driven client over TCP: send an upgrade request (and ``extra``); the peer and the response head."""
-    raw = RawPeer(await anyio.connect_tcp("127.0.0.1", port), masks=True)
-    with anyio.fail_after(10):
-        head = await raw.request(target, extra)
-    return raw, head
-
-
-async def raw_handshake(port: int, extra: bytes = b"") -> Tuple[SocketStream, bytes]:
-    """A hand-driven client: send an upgrade request, return the stream and the response head."""
-    raw, head = await raw_client(port, extra)
-    assert not raw.buffer, "bytes behind the response head would be lost"
-    return raw.stream, head.partition(b"\r\n\r\n")[0]  # type: ignore[return-value]
-
-
-async def read_close_code(stream: ByteStream) -> Optional[int]:
-    """Read frames (from either side) until a close frame; its code (None at EOF without one)."""
-    with anyio.fail_after(10):
-        return await RawPeer(stream, masks=True, strict=False).read_close_code()
 
 
 async def raw_tcp_server(tg: anyio.abc.TaskGroup, handler: Callable[[RawPeer], Awaitable[Any]]) -> str:
@@ -391,6 +136,18 @@ class ThreadedRawServer:
         assert not self._thread.is_alive()
         if self._errors:
             raise self._errors[0]
+
+
+@asynccontextmanager
+async def silent_server() -> AsyncIterator[ThreadedRawServer]:
+    """A server that completes the handshake, then reads nothing until the block ends."""
+    stop = threading.Event()
+    with ThreadedRawServer(lambda conn, buf: stop.wait(10)) as server:
+        try:
+            yield server
+        finally:
+            stop.set()
+        await server.finished()
 
 
 def read_frames_until(conn: socket.socket, buf: bytearray, last: Frame) -> Tuple[List[Frame], bool]:
@@ -721,22 +478,15 @@ async def test_close_1006_aborts_without_close_frame(codec: SimpleNamespace, kin
 
 
 async def test_close_1006_seen_by_server(codec: SimpleNamespace) -> None:
-    codes: List[Optional[int]] = []
-    done = anyio.Event()
-
-    async def record(ws: Websocket) -> None:
-        async for _ in ws:
-            pass
-        codes.append(ws.close_code)
-        done.set()
+    record = Recorder()
 
     async with anyio.create_task_group() as tg:
         server = await start(tg, record)
         with anyio.fail_after(5):
             ws = await create_websocket(server.url)
             await ws.close(1006)
-            await done.wait()
-        assert codes == [1006]
+            await record.done.wait()
+        assert record.codes == [1006]
         tg.cancel_scope.cancel()
 
 
@@ -948,14 +698,7 @@ async def test_keepalive_fails_mute_tcp_server() -> None:
 
 
 async def test_keepalive_fails_mute_client() -> None:
-    codes: List[Optional[int]] = []
-    done = anyio.Event()
-
-    async def record(ws: Websocket) -> None:
-        async for _ in ws:
-            pass
-        codes.append(ws.close_code)
-        done.set()
+    record = Recorder()
 
     async with anyio.create_task_group() as tg:
         server = await start(tg, record, ping_interval=0.1, ping_timeout=0.2, close_timeout=0.3)
@@ -966,8 +709,8 @@ async def test_keepalive_fails_mute_client() -> None:
             assert await raw.read_close_code() == 1011
             assert await raw.read_to_eof() == []
             await raw.aclose()
-            await done.wait()
-        assert codes == [1011]
+            await record.done.wait()
+        assert record.codes == [1011]
         tg.cancel_scope.cancel()
 
 
@@ -995,15 +738,7 @@ async def test_keepalive_spares_a_live_peer(codec: SimpleNamespace) -> None:
     [(frame(3, b"x"), 1002), (frame(1, b"\xc0\xaf"), 1007), (frame(2, b"x" * 2000), 1009), (frame(1, b"x", key=None), 1002)],
 )
 async def test_server_fails_bad_frames(codec: SimpleNamespace, bad: bytes, code: int) -> None:
-    codes: List[Optional[int]] = []
-    got: List[Any] = []
-    done = anyio.Event()
-
-    async def record(ws: Websocket) -> None:
-        async for message in ws:
-            got.append(message.data)
-        codes.append(ws.close_code)
-        done.set()
+    record = Recorder()
 
     async with anyio.create_task_group() as tg:
         server = await start(tg, record, max_message_size=1000)
@@ -1014,8 +749,8 @@ async def test_server_fails_bad_frames(codec: SimpleNamespace, bad: bytes, code:
             assert await raw.read_close_code() == code
             assert await raw.read_to_eof() == []  # the server closes TCP
             await stream.aclose()
-            await done.wait()
-        assert got == ["fine"] and codes == [code]
+            await record.done.wait()
+        assert record.messages == ["fine"] and record.codes == [code]
         tg.cancel_scope.cancel()
 
 
@@ -1117,73 +852,58 @@ async def test_concurrent_senders_never_interleave(codec: SimpleNamespace) -> No
 
 
 async def test_sender_blocks_when_peer_does_not_read() -> None:
-    stop = threading.Event()
-    with ThreadedRawServer(lambda conn, buf: stop.wait(10)) as server:
-        try:
-            with anyio.fail_after(5):
-                ws = await create_websocket(server.url, close_timeout=0.2)
-                sent = 0
-                with anyio.move_on_after(0.2) as scope:
-                    while True:
-                        await ws.send(b"x" * 65536)
-                        sent += 65536
-                # Held back by TCP flow control, long before memory runs away.
-                assert scope.cancelled_caught
-                assert sent < 16 << 20
-                await ws.close(1006)
-        finally:
-            stop.set()
-        await server.finished()
+    async with silent_server() as server:
+        with anyio.fail_after(5):
+            ws = await create_websocket(server.url, close_timeout=0.2)
+            sent = 0
+            with anyio.move_on_after(0.2) as scope:
+                while True:
+                    await ws.send(b"x" * 65536)
+                    sent += 65536
+            # Held back by TCP flow control, long before memory runs away.
+            assert scope.cancelled_caught
+            assert sent < 16 << 20
+            await ws.close(1006)
 
 
 @pytest.mark.parametrize("code", [1000, 1006])
 async def test_close_releases_a_sender_blocked_by_flow_control(code: int) -> None:
-    stop = threading.Event()
-    with ThreadedRawServer(lambda conn, buf: stop.wait(10)) as server:
-        try:
-            with anyio.fail_after(5):
-                ws = await create_websocket(server.url, close_timeout=0.2)
-                released = anyio.Event()
+    async with silent_server() as server:
+        with anyio.fail_after(5):
+            ws = await create_websocket(server.url, close_timeout=0.2)
+            released = anyio.Event()
 
-                async def flood() -> None:
-                    with pytest.raises(ConnectionClosed):
-                        while True:
-                            await ws.send(b"x" * 65536)
-                    released.set()
+            async def flood() -> None:
+                with pytest.raises(ConnectionClosed):
+                    while True:
+                        await ws.send(b"x" * 65536)
+                released.set()
 
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(flood)
-                    await anyio.wait_all_tasks_blocked()  # the peer reads nothing: flood waits
-                    await ws.close(code)
-                    await released.wait()
-                assert ws.close_code == 1006  # the peer never answered
-        finally:
-            stop.set()
-        await server.finished()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(flood)
+                await anyio.wait_all_tasks_blocked()  # the peer reads nothing: flood waits
+                await ws.close(code)
+                await released.wait()
+            assert ws.close_code == 1006  # the peer never answered
 
 
 @pytest.mark.parametrize("code", [1000, 1006])
 async def test_close_releases_the_socket_of_a_peer_that_reads_nothing(code: int) -> None:
     """Nothing the peer left unread may keep the socket open once close() returns."""
-    stop = threading.Event()
-    with ThreadedRawServer(lambda conn, buf: stop.wait(10)) as server:
-        try:
-            with anyio.fail_after(5):
-                ws = await create_websocket(server.url, close_timeout=0.2)
-                sock = ws.transport.extra(anyio.abc.SocketAttribute.raw_socket)
-                with anyio.move_on_after(0.2):
-                    while True:
-                        await ws.send(b"x" * 65536)
-                await ws.close(code)
-                assert ws.close_code == 1006
-                for _ in range(10):  # a few turns of the event loop at most
-                    if sock.fileno() == -1:
-                        break
-                    await anyio.lowlevel.checkpoint()
-                assert sock.fileno() == -1
-        finally:
-            stop.set()
-        await server.finished()
+    async with silent_server() as server:
+        with anyio.fail_after(5):
+            ws = await create_websocket(server.url, close_timeout=0.2)
+            sock = ws.transport.extra(anyio.abc.SocketAttribute.raw_socket)
+            with anyio.move_on_after(0.2):
+                while True:
+                    await ws.send(b"x" * 65536)
+            await ws.close(code)
+            assert ws.close_code == 1006
+            for _ in range(10):  # a few turns of the event loop at most
+                if sock.fileno() == -1:
+                    break
+                await anyio.lowlevel.checkpoint()
+            assert sock.fileno() == -1
 
 
 @pytest.mark.parametrize("where", ["tcp", "memory"])
