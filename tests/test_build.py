@@ -54,31 +54,24 @@ def test_env_var_forces_python() -> None:
     assert _speedups_in_subprocess({"ASYNCWEBSOCKETS_NO_EXTENSIONS": "0"}) == str(asyncwebsockets.SPEEDUPS)
 
 
+def setup_py(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python setup.py -q ARGS`` in the source tree."""
+    return subprocess.run(
+        [sys.executable, "setup.py", "-q", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
 def test_setup_falls_back_without_compiler(tmp_path: Path) -> None:
     """``CC=false``: the build gives up on the extensions but not on installing."""
     env = dict(os.environ, CC="false", LDSHARED="false")
     env.pop("ASYNCWEBSOCKETS_REQUIRE_EXTENSIONS", None)
-    build = subprocess.run(
-        [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"), "--build-temp", str(tmp_path / "tmp")],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    build = setup_py(env, "build_ext", "--build-lib", str(tmp_path / "lib"), "--build-temp", str(tmp_path / "tmp"))
     assert build.returncode == 0, build.stderr
     assert "without speedups" in build.stderr or "speedups not built" in build.stderr
     assert not list((tmp_path / "lib").rglob("*.so"))
     # And with the requirement set, the same failure is an error.
     env["ASYNCWEBSOCKETS_REQUIRE_EXTENSIONS"] = "1"
-    strict = subprocess.run(
-        [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib2"), "--build-temp", str(tmp_path / "tmp2")],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    strict = setup_py(env, "build_ext", "--build-lib", str(tmp_path / "lib2"), "--build-temp", str(tmp_path / "tmp2"))
     assert strict.returncode != 0
 
 
@@ -104,15 +97,7 @@ def test_sdist_carries_the_c_sources(tmp_path: Path) -> None:
     """Every .pyx, .pxd and .h of csrc/ goes into the sdist, which wheels are built from."""
     if not (ROOT / "csrc").is_dir():
         pytest.skip("a check of the source tree; these tests run without it")
-    env = dict(os.environ, ASYNCWEBSOCKETS_NO_EXTENSIONS="1")
-    result = subprocess.run(
-        [sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(tmp_path)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = setup_py(dict(os.environ, ASYNCWEBSOCKETS_NO_EXTENSIONS="1"), "sdist", "--dist-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     (sdist,) = tmp_path.glob("*.tar.gz")
     with tarfile.open(sdist) as archive:

@@ -51,6 +51,18 @@ async def with_echo_server(body: Callable[[int], Awaitable[None]], filter: Any =
             tg.cancel_scope.cancel()
 
 
+async def send_test_and_close(sock: Any) -> None:
+    """What the 0.x tests did with a connection: send b"test", close once it comes back."""
+    await sock.send(b"test")
+    rcvd = 0
+    async for message in sock:
+        if isinstance(message, BytesMessage):
+            assert message.data == b"test"
+            rcvd += 1
+            await sock.close(code=1000, reason="Thank you!")
+    assert rcvd == 1
+
+
 # -- the documented usage ------------------------------------------------------
 
 
@@ -59,14 +71,7 @@ async def test_documented_client_usage(codec: SimpleNamespace) -> None:
 
     async def body(port: int) -> None:
         async with open_websocket(f"ws://127.0.0.1:{port}") as sock:  # no path, as in the 0.x tests
-            await sock.send(b"test")
-            rcvd = 0
-            async for message in sock:
-                if isinstance(message, BytesMessage):
-                    assert message.data == b"test"
-                    rcvd += 1
-                    await sock.close(code=1000, reason="Thank you!")
-            assert rcvd == 1
+            await send_test_and_close(sock)
         assert sock.close_code == 1000
 
     await with_echo_server(body)
@@ -112,14 +117,7 @@ async def test_client_on_existing_socket_with_host_string(codec: SimpleNamespace
         conn = await anyio.connect_tcp("127.0.0.1", port)
         sock = await create_websocket_client(conn, "localhost", "/", subprotocols=["echo"])
         assert sock.subprotocol == "echo"  # 0.x servers took the client's first offer
-        await sock.send(b"test")
-        rcvd = 0
-        async for message in sock:
-            if isinstance(message, BytesMessage):
-                assert message.data == b"test"
-                rcvd += 1
-                await sock.close(code=1000, reason="Thank you!")
-        assert rcvd == 1
+        await send_test_and_close(sock)
         await sock.close()
 
     await with_echo_server(body)
