@@ -41,7 +41,7 @@ from .protocol import (
 if TYPE_CHECKING:
     from .deflate import MessageInflater
 
-Buffer = Union[bytes, bytearray, memoryview]
+Buffer = bytes | bytearray | memoryview
 
 _new = object.__new__
 _set = object.__setattr__

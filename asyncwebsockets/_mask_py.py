@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Union
 
-Buffer = Union[bytes, bytearray, memoryview]
+Buffer = bytes | bytearray | memoryview
 
 
 def apply_mask(data: Buffer, mask: bytes, offset: int = 0) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 from typing import Union
 
-Buffer = Union[bytes, bytearray, memoryview]
+Buffer = bytes | bytearray | memoryview
 
 _Decoder = codecs.getincrementaldecoder("utf-8")
 

@@ -59,7 +59,7 @@ class Reject:
             raise ValueError(f"a rejection needs a 3xx, 4xx or 5xx status, not {self.status_code}")
 
 
-FilterResult = Union[bool, str, None, AcceptConnection, RejectConnection, Reject]
+FilterResult = bool | str | None | AcceptConnection | RejectConnection | Reject
 Filter = Callable[[Request], Awaitable[FilterResult]]
 
 

@@ -230,7 +230,7 @@ class StdinLines:
                 if not chunk:
                     self._post(self._deliver, None)
                     return
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever a closed event loop raises
             # The event loop is gone (the program is exiting): nobody is
             # waiting for the lines any more.
             return

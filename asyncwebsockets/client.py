@@ -32,7 +32,7 @@ __all__ = [
 
 logger = logging.getLogger("asyncwebsockets.client")
 
-Address = Union[str, Tuple[Any, ...]]
+Address = str | Tuple[Any, ...]
 
 #: The ``User-Agent`` header a client sends unless told otherwise.
 USER_AGENT = f"Python/{sys.version_info[0]}.{sys.version_info[1]} asyncwebsockets/{__version__}"

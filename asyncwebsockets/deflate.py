@@ -21,7 +21,7 @@ from .protocol import CLOSE_INVALID_DATA, CLOSE_MESSAGE_TOO_BIG
 
 __all__ = ["MessageDeflater", "MessageInflater", "codecs_for"]
 
-Buffer = Union[bytes, bytearray, memoryview]
+Buffer = bytes | bytearray | memoryview
 
 #: What a sync flush ends with; RFC 7692 section 7.2.1 drops it from each
 #: compressed message and section 7.2.2 appends it again before inflating.

@@ -27,11 +27,11 @@ __all__ = [
     "reason_phrase",
 ]
 
-HeaderName = Union[bytes, str]
+HeaderName = bytes | str
 
 #: Headers as callers give them: a mapping, or an iterable of (name, value)
 #: pairs (which allows repeated names); names and values ``str`` or ``bytes``.
-Headers = Union[Mapping[HeaderName, HeaderName], Iterable[Tuple[HeaderName, HeaderName]]]
+Headers = Mapping[HeaderName, HeaderName] | Iterable[Tuple[HeaderName, HeaderName]]
 
 
 def header_list(headers: Optional[Headers]) -> List[Tuple[bytes, bytes]]:

@@ -24,7 +24,7 @@ else:  # pragma: no cover - Python 3.10
 __all__ = ["ConnectionOptions", "Settings", "settings_from", "Unpack", "Limits"]
 
 #: A high-water mark, or ``(high, low)``: where flow control stops and resumes.
-Limits = Union[int, Tuple[int, Optional[int]]]
+Limits = int | Tuple[int, Optional[int]]
 
 
 class ConnectionOptions(TypedDict, total=False):

@@ -86,7 +86,7 @@ class PerMessageDeflate:
             raise ValueError(f"memory_level must be an int from 1 to 9, not {self.memory_level!r}")
 
 
-Compression = Union[None, str, PerMessageDeflate]
+Compression = None | str | PerMessageDeflate
 
 
 def check_compression(compression: Compression) -> Optional[PerMessageDeflate]:

@@ -206,7 +206,7 @@ class Connect:
         """The exception to stop with (``exc`` itself, or another), or None to try again."""
         try:
             return self.process_exception(exc)
-        except Exception as raised:
+        except Exception as raised:  # noqa: BLE001 - the callback's own error ends the loop
             return raised
 
 

@@ -32,7 +32,7 @@ __all__ = ["Websocket"]
 #: Seconds to wait for a transport that was dropped to report it is closed.
 ABORT_WAIT = 1.0
 
-Data = Union[str, bytes, bytearray, memoryview]
+Data = str | bytes | bytearray | memoryview
 
 
 class Websocket:

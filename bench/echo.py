@@ -131,8 +131,8 @@ def bench(libs: List[str], cases: List[Tuple[str, str, int]], rounds: int, secon
                 "msgs_per_s": statistics.median([r["messages"] / r["elapsed"] for r in runs]),
                 "p50_us": (med("p50") or 0) * 1e6 if med("p50") else None,
                 "p99_us": (med("p99") or 0) * 1e6 if med("p99") else None,
-                "client_cpu_us": statistics.median([r["client_cpu"] / max(m, 1) * 1e6 for r, m in zip(runs, messages)]),
-                "server_cpu_us": statistics.median([r["server_cpu"] / max(m, 1) * 1e6 for r, m in zip(runs, messages)]),
+                "client_cpu_us": statistics.median([r["client_cpu"] / max(m, 1) * 1e6 for r, m in zip(runs, messages, strict=True)]),
+                "server_cpu_us": statistics.median([r["server_cpu"] / max(m, 1) * 1e6 for r, m in zip(runs, messages, strict=True)]),
             }
     return results
 
@@ -204,7 +204,8 @@ def render(results: Dict[str, Dict[str, Dict[str, Any]]], libs: List[str]) -> st
         if measured is None:
             lines.append(f"| {description} | n/a | >= {required:.1f}x | n/a |")
         else:
-            lines.append(f"| {description} | {measured:.2f}x | >= {required:.1f}x | {'PASS' if measured >= required else 'MISS'} |")
+            verdict = "PASS" if measured >= required else "MISS"
+            lines.append(f"| {description} | {measured:.2f}x | >= {required:.1f}x | {verdict} |")
     return "\n".join(lines) + "\n"
 
 

@@ -147,7 +147,8 @@ def main() -> None:
         if lib.startswith("ours"):
             target = "PASS" if value["per_idle_connection_kib"] <= 20 else "MISS"
             target += " (<= 20 KiB)"
-        lines.append(f"| {lib} | {value['per_idle_connection_kib']:.1f} | {value['peak_rss_echoing_1mib_kib'] / 1024:.1f} | {target} |")
+        idle, peak = value["per_idle_connection_kib"], value["peak_rss_echoing_1mib_kib"] / 1024
+        lines.append(f"| {lib} | {idle:.1f} | {peak:.1f} | {target} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.markdown:

@@ -21,7 +21,7 @@ def main() -> None:
     results = json.loads(source.read_text())
     results = results.get("results", results)  # older files held the results alone
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, mode in zip(axes, ("pipelined", "latency")):
+    for ax, mode in zip(axes, ("pipelined", "latency"), strict=True):
         cases = [case for case in results if case.startswith(f"{mode}, 1 conn")]
         sizes = [case.split(", ")[-1] for case in cases]
         libs = sorted({lib for case in cases for lib in results[case]})

@@ -26,7 +26,7 @@ async def client(url):
         await websocket.send("hello")
         async for evt in websocket:
             if isinstance(evt, TextMessage):
-                print("Thanks for saying '%s'!" % (evt.data,))
+                print(f"Thanks for saying '{evt.data}'!")
                 await websocket.close(1000, reason="Goodbye!")
 
 

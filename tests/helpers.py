@@ -505,7 +505,7 @@ class Peer:
         if self.loop.is_running():
             try:
                 asyncio.run_coroutine_threadsafe(asyncio.wait_for(close_servers(), 5), self.loop).result(10)
-            except Exception:
+            except Exception:  # noqa: BLE001 - the loop is stopped below either way
                 pass
             self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)

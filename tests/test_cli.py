@@ -536,7 +536,7 @@ def test_howto_errors(servers: Dict[str, str], closed_port: int) -> None:
     """The failures shown in the how-to, but the web server's (which test_refused_handshake covers)."""
     session = iter(howto_sessions()[2])
     checked = 0
-    for command, error in zip(session, session):
+    for command, error in zip(session, session, strict=True):
         url = command.split()[-1]
         if url.startswith("ws://127.0.0.1:9/"):
             url = f"ws://127.0.0.1:{closed_port}/"

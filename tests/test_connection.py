@@ -341,7 +341,7 @@ def test_server_handshake_validation(request_bytes: bytes, status: int) -> None:
     assert isinstance(info.value, ConnectionError)
     response = server.data_to_send()
     line, headers = head_of(response)
-    assert line.startswith("HTTP/1.1 %d " % status)
+    assert line.startswith(f"HTTP/1.1 {status} ")
     body = response.partition(b"\r\n\r\n")[2]
     assert int(headers["content-length"]) == len(body)
     assert headers["connection"].lower() == "close"

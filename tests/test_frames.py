@@ -9,6 +9,7 @@ and wsproto.
 
 from __future__ import annotations
 
+import itertools
 import random
 from types import SimpleNamespace
 from typing import Any, List, Optional, Sequence
@@ -274,7 +275,7 @@ def test_fragmented_message_with_interleaved_control_frames(codec: SimpleNamespa
     rng = random.Random(9)
     for _ in range(20):
         cuts = random_cuts(rng, len(data), 6)
-        pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+        pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
         wire = b""
         expected: List[Event] = []
         for i, piece in enumerate(pieces):
@@ -958,7 +959,7 @@ def test_writer_fresh_key_per_frame(codec: SimpleNamespace) -> None:
     writer = codec.frames.FrameWriter(mask=True)
     frames = [writer.frame(OP_TEXT, b"same payload") for _ in range(3000)]
     keys = [f[2:6] for f in frames]
-    assert all(a != b for a, b in zip(keys, keys[1:]))
+    assert all(a != b for a, b in itertools.pairwise(keys))
     # Random 32-bit keys: a handful of repeats at most among 3000.
     assert len(set(keys)) > 2990
     # And unmasked content differs with the key while decoding the same.

@@ -1,4 +1,5 @@
-"""Servers answering HTTP themselves: health checks, redirects, authentication; Server and User-Agent headers; where servers listen.
+"""Servers answering HTTP themselves: health checks, redirects, authentication;
+Server and User-Agent headers; where servers listen.
 
 Each I/O test runs on asyncio and trio. Plain HTTP requests are made with
 the standard library's HTTP client (``urllib``), in a worker thread.

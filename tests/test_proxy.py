@@ -76,7 +76,7 @@ def wait_for_port(port: int, process: "subprocess.Popen[bytes]", deadline: float
             return
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"pproxy did not listen on {port}")
+                raise RuntimeError(f"pproxy did not listen on {port}") from None
             time.sleep(0.05)
 
 

@@ -164,7 +164,7 @@ async def test_stops_on_4xx(status: int) -> None:
         server = await start(tg, refuse=[status])
         with pytest.raises(HandshakeRejected) as info:
             with anyio.fail_after(5):
-                async for ws in connect(f"ws://127.0.0.1:{server.port}/", backoff_initial=10):
+                async for _ in connect(f"ws://127.0.0.1:{server.port}/", backoff_initial=10):
                     pytest.fail("connected")
         assert info.value.status_code == status
         assert server.requests == 1
@@ -174,7 +174,7 @@ async def test_stops_on_4xx(status: int) -> None:
 @two_backends
 async def test_stops_on_invalid_uri_and_tls_verification() -> None:
     with pytest.raises(InvalidURI):
-        async for ws in connect("http://127.0.0.1/", backoff_initial=10):
+        async for _ in connect("http://127.0.0.1/", backoff_initial=10):
             pytest.fail("connected")
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -183,7 +183,7 @@ async def test_stops_on_invalid_uri_and_tls_verification() -> None:
         server = await start(tg, ssl=context)
         with pytest.raises(HandshakeError) as info:
             with anyio.fail_after(5):
-                async for ws in connect(f"wss://127.0.0.1:{server.port}/", backoff_initial=10):
+                async for _ in connect(f"wss://127.0.0.1:{server.port}/", backoff_initial=10):
                     pytest.fail("connected")
         assert not retryable(info.value)
         tg.cancel_scope.cancel()
@@ -203,7 +203,7 @@ async def test_handshake_timeouts_are_retried() -> None:
         tg.start_soon(listener.serve, silent)
         port = listener.extra(anyio.abc.SocketAttribute.local_port)
         with anyio.move_on_after(1.5):
-            async for ws in connect(f"ws://127.0.0.1:{port}/", open_timeout=0.2, **FAST):
+            async for _ in connect(f"ws://127.0.0.1:{port}/", open_timeout=0.2, **FAST):
                 pytest.fail("connected")
         assert len(attempts) >= 3
         tg.cancel_scope.cancel()
@@ -254,7 +254,7 @@ async def test_process_exception_decides() -> None:
         server.scope.cancel()
         await anyio.sleep(0.05)
         with pytest.raises(GiveUp):
-            async for ws in connect(f"ws://127.0.0.1:{server.port}/", process_exception=give_up, **FAST):
+            async for _ in connect(f"ws://127.0.0.1:{server.port}/", process_exception=give_up, **FAST):
                 pytest.fail("connected")
         tg.cancel_scope.cancel()
 

@@ -52,7 +52,7 @@ async def server_on_pipe(
     async def run_server() -> None:
         try:
             result[0] = await create_websocket_server(ours, **options)
-        except BaseException as exc:  # noqa: B036 - handed to the test
+        except BaseException as exc:  # noqa: B036, BLE001 - handed to the test
             result[1] = exc
 
     with anyio.fail_after(5):

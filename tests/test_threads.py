@@ -83,7 +83,7 @@ def test_shared_input_masked_concurrently(codec: SimpleNamespace) -> None:
     def work(index: int) -> int:
         checked = 0
         for round_ in range(ROUNDS):
-            for d, want in zip(data, expected):
+            for d, want in zip(data, expected, strict=True):
                 offset = (index + round_) & 3
                 assert codec.mask.apply_mask(d, KEY, offset) == want[offset]
                 # In place on a private copy, and through a shared read-only view.
@@ -115,7 +115,7 @@ def test_utf8_validation_concurrently(codec: SimpleNamespace) -> None:
         validator = codec.utf8.Utf8Validator()
         piece = 7 + index * 13
         for _ in range(ROUNDS):
-            for sample, want in zip(samples, expected):
+            for sample, want in zip(samples, expected, strict=True):
                 assert codec.utf8.is_utf8(sample) is want
                 validator.reset()
                 ok = True

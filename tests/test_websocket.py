@@ -120,7 +120,7 @@ class ThreadedRawServer:
                     b"Sec-WebSocket-Accept: " + accept_key(key) + b"\r\n\r\n"
                 )
                 self._behaviour(conn, buf)
-            except BaseException as exc:  # reported by the test, not lost in the thread
+            except BaseException as exc:  # noqa: BLE001 - reported by the test, not lost in the thread
                 self._errors.append(exc)
 
     def __enter__(self) -> "ThreadedRawServer":

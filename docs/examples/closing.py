@@ -33,7 +33,7 @@ async def main():
         # The server closes: the client's loop simply ends.
         async with open_websocket(base + "/server-closes") as ws:
             await ws.send("please go")
-            async for message in ws:
+            async for _ in ws:
                 pass
             print("closed by server:", ws.close_code, ws.close_reason)
 

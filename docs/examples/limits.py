@@ -33,7 +33,7 @@ async def main():
             await ws.send(b"x" * 1000)
             print((await ws.receive()).data)
             await ws.send(b"x" * 2000)
-            async for message in ws:
+            async for _ in ws:
                 pass
             print("too big:", ws.close_code, ws.close_reason)
 

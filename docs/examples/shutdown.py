@@ -36,7 +36,7 @@ async def main():
             await ws.send("hello")
             print("client:", (await ws.receive()).data)
             os.kill(os.getpid(), signal.SIGTERM)  # as a process manager would
-            async for message in ws:
+            async for _ in ws:
                 pass
             print("client: server closed with", ws.close_code, ws.close_reason)
 
