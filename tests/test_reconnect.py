@@ -59,7 +59,10 @@ class Server(SimpleNamespace):
 async def start(
     tg: Any, port: int = 0, refuse: Optional[List[Union[int, Reject]]] = None, server: Optional[Server] = None, **options: Any
 ) -> Server:
-    """Serve on ``port``: greet each client with its number; refuse with the statuses (or answers) in ``refuse`` first."""
+    """Serve on ``port``: greet each client with its number.
+
+    The first requests are refused with the statuses (or answers) in ``refuse``.
+    """
     if server is None:
         server = Server(requests=0, closes=[], times=[])
     statuses = list(refuse or [])

@@ -35,7 +35,7 @@ def frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0) -> bytes:
 def fragmented(opcode: int, payload: bytes, cuts: List[int], pings: List[int] = ()) -> bytes:  # type: ignore[assignment]
     """``payload`` as a message in frames cut at ``cuts``, with a ping before each frame index in ``pings``."""
     points = sorted({c % (len(payload) + 1) for c in cuts})
-    pieces = [payload[a:b] for a, b in zip([0] + points, points + [len(payload)])]
+    pieces = [payload[a:b] for a, b in zip([0] + points, points + [len(payload)], strict=True)]
     out = b""
     for i, piece in enumerate(pieces):
         if i in pings:
