@@ -6,7 +6,6 @@ Events are :mod:`wsproto.events` objects; the frame codec is compiled
 """
 
 from ._speedups import SPEEDUPS
-from .version import __version__
 from .client import create_websocket, create_websocket_client, open_websocket, open_websocket_client
 from .exceptions import (
     ConnectionClosed,
@@ -34,8 +33,8 @@ from .server import (
     serve,
     serve_listener,
 )
+from .version import __version__
 from .websocket import Websocket
-
 
 __all__ = [
     "__version__",

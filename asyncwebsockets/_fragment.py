@@ -9,7 +9,6 @@ check it already makes for control frames, at no cost to whole messages.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from wsproto.events import Event
 
@@ -25,5 +24,5 @@ class Fragment(Event):
     binary one; ``message_finished`` is set on the message's last piece.
     """
 
-    data: Union[str, bytes]
+    data: str | bytes
     message_finished: bool

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import codecs
 import os
-from typing import TYPE_CHECKING, List, Optional, Union
+from typing import TYPE_CHECKING
 
 from wsproto.events import BytesMessage, Event, Ping, Pong, TextMessage
 
@@ -111,10 +111,10 @@ class FrameReader:
         self,
         *,
         expect_masked: bool,
-        max_message_size: Optional[int] = 1 << 20,
+        max_message_size: int | None = 1 << 20,
         reassemble: bool = True,
         allowed_rsv: int = 0,
-        inflater: Optional[MessageInflater] = None,
+        inflater: MessageInflater | None = None,
     ) -> None:
         if max_message_size is not None and max_message_size < 0:
             raise ValueError("max_message_size must be >= 0 or None")
@@ -133,7 +133,7 @@ class FrameReader:
         self._message = bytearray()
         self._message_size = 0
         self._validator = Utf8Validator()
-        self._decoder: Optional[codecs.IncrementalDecoder] = None
+        self._decoder: codecs.IncrementalDecoder | None = None
         self._finished = False
         self._inflater = inflater
         # Whether the message being received is compressed (RFC 7692
@@ -157,7 +157,7 @@ class FrameReader:
         """True from :meth:`stream_message` until the last frame of that message is parsed."""
         return self._stream_once
 
-    def stream_message(self) -> Optional[Fragment]:
+    def stream_message(self) -> Fragment | None:
         """Deliver the message in progress, or else the next one, frame by frame.
 
         Each of its data frames then comes out of :meth:`feed` as a
@@ -193,7 +193,7 @@ class FrameReader:
         self._reassemble = True
         return True
 
-    def feed(self, data: Buffer) -> List[Event]:
+    def feed(self, data: Buffer) -> list[Event]:
         """Take the next bytes from the peer; return the events they complete.
 
         Raises :class:`~asyncwebsockets.exceptions.ProtocolError` on a
@@ -204,7 +204,7 @@ class FrameReader:
         buf = self._buffer
         if data:
             buf += data
-        events: List[Event] = []
+        events: list[Event] = []
         pos = 0
         end = len(buf)
         try:
@@ -318,7 +318,7 @@ class FrameReader:
         compressed = b0 & RSV1 if b0 & 0x0F else self._compressed
         return bool(compressed) and length <= self._max_size + (self._max_size >> 12) + 64
 
-    def _data_frame(self, opcode: int, fin: int, payload: bytes) -> Optional[Event]:
+    def _data_frame(self, opcode: int, fin: int, payload: bytes) -> Event | None:
         if not self._reassemble:
             return self._stream_frame(opcode, fin, payload)
         if fin and opcode:
@@ -348,7 +348,7 @@ class FrameReader:
             return _text(data.decode("utf-8"))
         return _bytes(data)
 
-    def _inflated_frame(self, opcode: int, fin: int, payload: bytes) -> Optional[Event]:
+    def _inflated_frame(self, opcode: int, fin: int, payload: bytes) -> Event | None:
         """A frame of a compressed message: decompressed, then handled like any other."""
         if self._inflater is None:
             # RSV1 was allowed for an extension of the caller's: its
@@ -375,7 +375,7 @@ class FrameReader:
         message_opcode = self._message_opcode
         if fin:
             self._message_opcode = 0
-        data: Union[str, bytes]
+        data: str | bytes
         if message_opcode == OP_BINARY:
             data = payload
         else:
@@ -446,7 +446,7 @@ class FrameWriter:
             return header + key + apply_mask(payload, key)
         return header + payload
 
-    def close(self, code: Optional[int] = 1000, reason: str = "") -> bytes:
+    def close(self, code: int | None = 1000, reason: str = "") -> bytes:
         """Serialize a close frame; ``code=None`` sends one with no payload.
 
         Refuses codes that may not go on the wire, so 1005/1006/1015 never do.

@@ -8,8 +8,6 @@ at 64 KiB, where big-integer conversion stops scaling).
 
 from __future__ import annotations
 
-from typing import Union
-
 Buffer = bytes | bytearray | memoryview
 
 
@@ -50,7 +48,7 @@ def _translate_strides(out: bytearray, mask: bytes) -> None:
         out[i::4] = out[i::4].translate(_XOR[mask[i]])
 
 
-def apply_mask_inplace(buffer: Union[bytearray, memoryview], mask: bytes, offset: int = 0) -> None:
+def apply_mask_inplace(buffer: bytearray | memoryview, mask: bytes, offset: int = 0) -> None:
     """XOR a writable buffer with ``mask`` in place; see :func:`apply_mask`."""
     view = memoryview(buffer)
     if view.readonly:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 from types import ModuleType
-from typing import Dict
 
 from . import _frames_py, _mask_py, _utf8_py
 
-PURE: Dict[str, ModuleType] = {"mask": _mask_py, "utf8": _utf8_py, "frames": _frames_py}
+PURE: dict[str, ModuleType] = {"mask": _mask_py, "utf8": _utf8_py, "frames": _frames_py}
 
 
-def _load_compiled() -> Dict[str, ModuleType] | None:
+def _load_compiled() -> dict[str, ModuleType] | None:
     if os.environ.get("ASYNCWEBSOCKETS_NO_EXTENSIONS", "") not in ("", "0"):
         return None
     try:
@@ -39,7 +38,7 @@ FrameReader = _frames_py.FrameReader
 FrameWriter = _frames_py.FrameWriter
 
 
-def use(modules: Dict[str, ModuleType]) -> None:
+def use(modules: dict[str, ModuleType]) -> None:
     """Make ``modules`` (:data:`PURE` or :data:`COMPILED`) the active codec."""
     global apply_mask, apply_mask_inplace, is_utf8, Utf8Validator
     global FrameReader, FrameWriter

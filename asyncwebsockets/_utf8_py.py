@@ -9,7 +9,6 @@ CPython's incremental decoder already does both.
 from __future__ import annotations
 
 import codecs
-from typing import Union
 
 Buffer = bytes | bytearray | memoryview
 

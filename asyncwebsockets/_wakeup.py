@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any, List, Protocol
+from typing import Any, Protocol
 
 __all__ = ["Wakeup", "new_wakeup", "on_trio", "spawn_detached"]
 
@@ -46,7 +46,7 @@ class AsyncioWakeup:
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._futures: List[asyncio.Future[None]] = []
+        self._futures: list[asyncio.Future[None]] = []
 
     async def wait(self) -> None:
         future = self._loop.create_future()
@@ -76,7 +76,7 @@ class TrioWakeup:
     __slots__ = ("_tasks",)
 
     def __init__(self) -> None:
-        self._tasks: List[Any] = []
+        self._tasks: list[Any] = []
 
     async def wait(self) -> None:
         from trio import lowlevel
@@ -128,4 +128,4 @@ def spawn_detached(async_fn: Any, *args: Any) -> None:
     task.add_done_callback(_detached.discard)
 
 
-_detached: "set[asyncio.Task[Any]]" = set()
+_detached: set[asyncio.Task[Any]] = set()

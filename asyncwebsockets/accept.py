@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 from wsproto.events import AcceptConnection, RejectConnection, Request
 
@@ -52,7 +53,7 @@ class Reject:
 
     status_code: int = 403
     headers: Headers = field(default_factory=list)
-    body: Union[bytes, str] = b""
+    body: bytes | str = b""
 
     def __post_init__(self) -> None:
         if not 300 <= self.status_code <= 599:
@@ -78,11 +79,11 @@ class ServerConnectionOptions(ConnectionOptions, total=False):
         The ``Server`` header of every response; None sends none.
     """
 
-    subprotocols: Optional[Sequence[str]]
-    extra_headers: Optional[Headers]
-    process_request: Union[ProcessRequest, Sequence[ProcessRequest], None]
-    process_response: Union[ProcessResponse, Sequence[ProcessResponse], None]
-    server_header: Optional[str]
+    subprotocols: Sequence[str] | None
+    extra_headers: Headers | None
+    process_request: ProcessRequest | Sequence[ProcessRequest] | None
+    process_response: ProcessResponse | Sequence[ProcessResponse] | None
+    server_header: str | None
 
 
 _SERVER_ONLY = ("subprotocols", "extra_headers", "process_request", "process_response", "server_header")
@@ -92,15 +93,15 @@ _SERVER_ONLY = ("subprotocols", "extra_headers", "process_request", "process_res
 class ServerOptions:
     """How a server accepts each connection; checked once, shared by all of them."""
 
-    filter: Optional[Filter] = None
-    subprotocols: Optional[Sequence[str]] = None
-    extra_headers: List[Tuple[bytes, bytes]] = field(default_factory=list)
-    process_request: Union[ProcessRequest, Sequence[ProcessRequest], None] = None
-    process_response: Union[ProcessResponse, Sequence[ProcessResponse], None] = None
+    filter: Filter | None = None
+    subprotocols: Sequence[str] | None = None
+    extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    process_request: ProcessRequest | Sequence[ProcessRequest] | None = None
+    process_response: ProcessResponse | Sequence[ProcessResponse] | None = None
     settings: Settings = field(default_factory=Settings)
 
     @classmethod
-    def make(cls, caller: str, filter: Optional[Filter], options: Mapping[str, Any]) -> "ServerOptions":  # noqa: A002
+    def make(cls, caller: str, filter: Filter | None, options: Mapping[str, Any]) -> ServerOptions:  # noqa: A002
         """Check ``options`` (as given to ``caller``) once, when a server starts, not at its first client."""
         connection = {name: value for name, value in options.items() if name not in _SERVER_ONLY}
         settings = settings_from(connection, caller)
@@ -175,7 +176,7 @@ async def accept_connection(transport: Transport, options: ServerOptions) -> Web
     return Websocket(transport, conn, settings, logger, events)
 
 
-async def _call_hooks(transport: Transport, hooks: object, *args: object) -> Optional[Response]:
+async def _call_hooks(transport: Transport, hooks: object, *args: object) -> Response | None:
     try:
         return await run_hooks(hooks, *args)  # type: ignore[arg-type]
     except BaseException:
@@ -193,7 +194,7 @@ async def _answer(transport: Transport, options: ServerOptions, response: Respon
     raise HandshakeRejected(response.status_code, headers, body)
 
 
-def _pick_subprotocol(request: Request, supported: Optional[Sequence[str]]) -> Optional[str]:
+def _pick_subprotocol(request: Request, supported: Sequence[str] | None) -> str | None:
     offered = request.subprotocols
     if supported is None:
         return offered[0] if offered else None

@@ -23,19 +23,20 @@ import signal
 import ssl as _ssl
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, Callable, Optional, Sequence, TextIO, Tuple
+from typing import Any, TextIO
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from wsproto.events import BytesMessage, TextMessage
 
-from .version import __version__
 from ._speedups import SPEEDUPS
 from .client import create_websocket
 from .exceptions import ConnectionClosed, HandshakeError, HandshakeRejected, HandshakeTimeout, InvalidURI
 from .server import WebSocketServer, serve
 from .uri import parse_uri
+from .version import __version__
 from .websocket import Websocket
 
 __all__ = ["main", "build_parser"]
@@ -110,7 +111,7 @@ def show_message(event: Any) -> str:
     return f"< [binary, {len(data)} bytes] {shown}{rest}"
 
 
-def describe_close(code: Optional[int], reason: Optional[str]) -> str:
+def describe_close(code: int | None, reason: str | None) -> str:
     text = f"connection closed: {code}"
     if reason:
         text += f" {printable(reason)}"
@@ -186,7 +187,7 @@ class StdinLines:
         self.thread = threading.Thread(target=self._read, name="stdin reader", daemon=True)
         self.thread.start()
 
-    def __aiter__(self) -> "StdinLines":
+    def __aiter__(self) -> StdinLines:
         return self
 
     async def __anext__(self) -> str:
@@ -201,7 +202,7 @@ class StdinLines:
         """Stop taking lines; whatever the thread still reads is dropped."""
         self._receive.close()
 
-    def _deliver(self, line: Optional[str]) -> None:
+    def _deliver(self, line: str | None) -> None:
         """In the event loop: hand over one line (None: end of file), unless nobody wants it."""
         try:
             if line is None:
@@ -239,14 +240,14 @@ class StdinLines:
 # -- connect -----------------------------------------------------------------
 
 
-def _header(value: str) -> Tuple[str, str]:
+def _header(value: str) -> tuple[str, str]:
     name, sep, rest = value.partition(":")
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"expected 'Name: value', got {value!r}")
     return name.strip(), rest.strip()
 
 
-def _client_ssl(secure: bool, insecure: bool) -> Optional[_ssl.SSLContext]:
+def _client_ssl(secure: bool, insecure: bool) -> _ssl.SSLContext | None:
     """The TLS context to pass: None for the default one (or for ws://), or one that checks nothing."""
     if not (secure and insecure):
         return None
@@ -335,7 +336,7 @@ class Session:
         except ConnectionClosed:
             pass  # the receiving task reports how it ended
 
-    async def ping(self, payload: Optional[bytes]) -> None:
+    async def ping(self, payload: bytes | None) -> None:
         try:
             seconds = await self.ws.ping(payload)
         except ConnectionClosed:
@@ -407,7 +408,7 @@ def _peer_name(address: Any) -> str:
 
 async def run_serve(args: argparse.Namespace, console: Console) -> int:
     """Echo every message back to its sender until interrupted, logging connections."""
-    context: Optional[_ssl.SSLContext] = None
+    context: _ssl.SSLContext | None = None
     if args.tls_cert:
         context = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
         try:
@@ -557,7 +558,7 @@ async def _interruptible(run: Callable[[], Any]) -> int:
     return status
 
 
-def main(argv: Optional[Sequence[str]] = None, prog: str = "asyncwebsockets") -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "asyncwebsockets") -> int:
     """Run the tool with ``argv`` (default: the process's arguments); returns the exit status."""
     parser = build_parser(prog)
     args = parser.parse_args(argv)

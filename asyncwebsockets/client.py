@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import ssl as _ssl
 import sys
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, List, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import anyio
 from anyio.streams.tls import TLSStream
@@ -32,7 +33,7 @@ __all__ = [
 
 logger = logging.getLogger("asyncwebsockets.client")
 
-Address = str | Tuple[Any, ...]
+Address = str | tuple[Any, ...]
 
 #: The ``User-Agent`` header a client sends unless told otherwise.
 USER_AGENT = f"Python/{sys.version_info[0]}.{sys.version_info[1]} asyncwebsockets/{__version__}"
@@ -52,16 +53,16 @@ def _host_header(addr: Address) -> str:
 
 async def create_websocket(
     url: str,
-    ssl: Union[_ssl.SSLContext, bool, None] = None,
-    headers: Optional[Headers] = None,
-    subprotocols: Optional[Sequence[str]] = None,
+    ssl: _ssl.SSLContext | bool | None = None,
+    headers: Headers | None = None,
+    subprotocols: Sequence[str] | None = None,
     *,
-    origin: Optional[str] = None,
-    user_agent_header: Optional[str] = USER_AGENT,
-    proxy: Union[str, bool, None] = True,
-    proxy_ssl: Optional[_ssl.SSLContext] = None,
+    origin: str | None = None,
+    user_agent_header: str | None = USER_AGENT,
+    proxy: str | bool | None = True,
+    proxy_ssl: _ssl.SSLContext | None = None,
     max_redirects: int = MAX_REDIRECTS,
-    unix_socket_path: Optional[str] = None,
+    unix_socket_path: str | None = None,
     **options: Unpack[ConnectionOptions],
 ) -> Websocket:
     """Connect to ``url`` (``ws://`` or ``wss://``); you close the result.
@@ -91,7 +92,7 @@ async def create_websocket(
     settings = settings_from(options, "create_websocket")
     uri = parse_uri(url)
     redirects = Redirects(uri, max_redirects)
-    extra: List[Tuple[bytes, bytes]] = _with_user_agent(header_list(headers), user_agent_header)
+    extra: list[tuple[bytes, bytes]] = _with_user_agent(header_list(headers), user_agent_header)
     if origin is not None:
         extra.append((b"Origin", origin.encode("ascii")))
     # One budget for connecting, TLS and the WebSocket handshake together,
@@ -115,17 +116,17 @@ async def create_websocket(
 
 async def _connect(
     uri: WebSocketURI,
-    ssl: Union[_ssl.SSLContext, bool, None],
-    headers: List[Tuple[bytes, bytes]],
-    subprotocols: Optional[Sequence[str]],
+    ssl: _ssl.SSLContext | bool | None,
+    headers: list[tuple[bytes, bytes]],
+    subprotocols: Sequence[str] | None,
     settings: Settings,
-    deadline: Optional[float],
-    proxy: Union[str, bool, None],
-    proxy_ssl: Optional[_ssl.SSLContext],
-    unix_socket_path: Optional[str] = None,
+    deadline: float | None,
+    proxy: str | bool | None,
+    proxy_ssl: _ssl.SSLContext | None,
+    unix_socket_path: str | None = None,
 ) -> Websocket:
     """One opening handshake with the server ``uri`` names, through a proxy if there is one."""
-    context: Optional[_ssl.SSLContext] = None
+    context: _ssl.SSLContext | None = None
     if uri.secure:
         if isinstance(ssl, _ssl.SSLContext):
             context = ssl
@@ -172,7 +173,7 @@ async def _connect(
     return await _start_client(stream, uri.host_header, uri.resource, extra, subprotocols, settings, open_timeout)
 
 
-async def _connect_unix(path: str, context: Optional[_ssl.SSLContext], hostname: str) -> Any:
+async def _connect_unix(path: str, context: _ssl.SSLContext | None, hostname: str) -> Any:
     """A stream to the Unix socket at ``path`` (TLS over it with ``context``)."""
     if asyncio_native.enabled():
         return await asyncio_native.connect_unix(path, context, hostname)
@@ -185,8 +186,8 @@ async def _connect_unix(path: str, context: Optional[_ssl.SSLContext], hostname:
 @asynccontextmanager
 async def open_websocket(
     url: str,
-    headers: Optional[Headers] = None,
-    subprotocols: Optional[Sequence[str]] = None,
+    headers: Headers | None = None,
+    subprotocols: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> AsyncIterator[Websocket]:
     """Connect to ``url`` for the ``async with`` block, closing with 1000 after it.
@@ -208,10 +209,10 @@ async def create_websocket_client(
     sock: Any,
     addr: Address,
     path: str,
-    headers: Optional[Headers] = None,
-    subprotocols: Optional[Sequence[str]] = None,
+    headers: Headers | None = None,
+    subprotocols: Sequence[str] | None = None,
     *,
-    user_agent_header: Optional[str] = USER_AGENT,
+    user_agent_header: str | None = USER_AGENT,
     **options: Unpack[ConnectionOptions],
 ) -> Websocket:
     """Run the client handshake over ``sock``, a stream you connected; you close the result.
@@ -242,14 +243,14 @@ async def open_websocket_client(sock: Any, addr: Address, path: str, *args: Any,
             await ws.close()
 
 
-def _with_user_agent(headers: List[Tuple[bytes, bytes]], user_agent: Optional[str]) -> List[Tuple[bytes, bytes]]:
+def _with_user_agent(headers: list[tuple[bytes, bytes]], user_agent: str | None) -> list[tuple[bytes, bytes]]:
     """``headers`` with a ``User-Agent``, unless they have one or none is wanted."""
     if user_agent is not None and not any(name.lower() == b"user-agent" for name, _ in headers):
         headers.append((b"User-Agent", user_agent.encode("latin-1")))
     return headers
 
 
-def _user_agent(headers: List[Tuple[bytes, bytes]]) -> Optional[str]:
+def _user_agent(headers: list[tuple[bytes, bytes]]) -> str | None:
     """The ``User-Agent`` the handshake sends, for the proxy to see too (None: none)."""
     for name, value in headers:
         if name.lower() == b"user-agent":
@@ -261,10 +262,10 @@ async def _start_client(
     stream: Any,
     host: str,
     target: str,
-    headers: List[Tuple[bytes, bytes]],
-    subprotocols: Optional[Sequence[str]],
+    headers: list[tuple[bytes, bytes]],
+    subprotocols: Sequence[str] | None,
     settings: Settings,
-    open_timeout: Optional[float],
+    open_timeout: float | None,
 ) -> Websocket:
     connection = Connection(
         ConnectionType.CLIENT,

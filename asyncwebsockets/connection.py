@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 from wsproto import ConnectionType
 from wsproto.connection import ConnectionState
-from wsproto.extensions import Extension
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -31,6 +30,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.extensions import Extension
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
@@ -90,33 +90,33 @@ class Connection:
         self,
         connection_type: ConnectionType,
         *,
-        max_message_size: Optional[int] = 1 << 20,
+        max_message_size: int | None = 1 << 20,
         reassemble: bool = True,
-        compression: Optional[PerMessageDeflate] = None,
+        compression: PerMessageDeflate | None = None,
     ) -> None:
         self.client = connection_type is ConnectionType.CLIENT
         self.state = ConnectionState.CONNECTING
-        self._handshake: Union[H11Handshake, HandshakeDone] = H11Handshake(connection_type)
+        self._handshake: H11Handshake | HandshakeDone = H11Handshake(connection_type)
         self._max_message_size = max_message_size
         self._reassemble = reassemble
-        self._reader: Optional[FrameReader] = None
+        self._reader: FrameReader | None = None
         self._writer = _speedups.FrameWriter(mask=self.client)
         self._outgoing = bytearray()
         #: The client's request (sent by a client, received by a server).
-        self.request: Optional[Request] = None
+        self.request: Request | None = None
         #: The subprotocol both sides agreed on, if any.
-        self.subprotocol: Optional[str] = None
+        self.subprotocol: str | None = None
         #: Headers of the server's 101 response (as seen by the client) or
         #: the extra headers a server sent with it.
-        self.response_headers: List[Tuple[bytes, bytes]] = []
-        self._reject: Optional[RejectConnection] = None
+        self.response_headers: list[tuple[bytes, bytes]] = []
+        self._reject: RejectConnection | None = None
         self._reject_body = bytearray()
         # The message we are sending in fragments: its opcode, or None.
-        self._sending: Optional[int] = None
-        self.local_close: Optional[CloseConnection] = None
-        self.remote_close: Optional[CloseConnection] = None
+        self._sending: int | None = None
+        self.local_close: CloseConnection | None = None
+        self.remote_close: CloseConnection | None = None
         #: Why we failed the connection (1002, 1007, 1009, 1011...), if we did.
-        self.failure: Optional[CloseConnection] = None
+        self.failure: CloseConnection | None = None
         self._eof = False
         # Frames a client pipelined behind its request, parsed after accept().
         self._pending_input = b""
@@ -124,16 +124,16 @@ class Connection:
         #: so a caller that only queues messages can skip looking at each.
         self.last_had_control = False
         # A violation found behind events not yet handed out; see receive_data.
-        self._pending_failure: Optional[ProtocolError] = None
+        self._pending_failure: ProtocolError | None = None
         # A server's received request up to its first line (None once checked).
-        self._request_head: Optional[bytes] = b""
+        self._request_head: bytes | None = b""
         # permessage-deflate: what we offer or accept, then what was agreed.
         self._compression_settings = compression
-        self._deflate_offer: Optional[DeflateOffer] = None
+        self._deflate_offer: DeflateOffer | None = None
         #: The permessage-deflate parameters agreed on, or None (uncompressed).
-        self.compression: Optional[PerMessageDeflate] = None
-        self._deflater: Optional[MessageDeflater] = None
-        self._inflater: Optional[MessageInflater] = None
+        self.compression: PerMessageDeflate | None = None
+        self._deflater: MessageDeflater | None = None
+        self._inflater: MessageInflater | None = None
 
     # -- the opening handshake ---------------------------------------------
 
@@ -143,12 +143,12 @@ class Connection:
         target: str,
         *,
         subprotocols: Sequence[str] = (),
-        extra_headers: Optional[Headers] = None,
+        extra_headers: Headers | None = None,
     ) -> bytes:
         """Client: the HTTP upgrade request to send."""
         if not self.client:
             raise RuntimeError("only a client initiates the handshake")
-        extensions: List[Extension] = []
+        extensions: list[Extension] = []
         if self._compression_settings is not None:
             self._deflate_offer = DeflateOffer(self._compression_settings)
             extensions.append(self._deflate_offer)
@@ -161,7 +161,7 @@ class Connection:
         )
         return self._handshake.send(self.request)
 
-    def accept(self, subprotocol: Optional[str] = None, extra_headers: Optional[Headers] = None) -> bytes:
+    def accept(self, subprotocol: str | None = None, extra_headers: Headers | None = None) -> bytes:
         """Server: accept the received request; returns the 101 response."""
         if self.client or self.state is not ConnectionState.CONNECTING or self.request is None:
             raise RuntimeError("accept() needs a received, unanswered request")
@@ -190,8 +190,8 @@ class Connection:
     def reject(
         self,
         status_code: int = 403,
-        headers: Optional[Headers] = None,
-        body: Union[bytes, str] = b"",
+        headers: Headers | None = None,
+        body: bytes | str = b"",
     ) -> bytes:
         """Server: refuse the request with an HTTP response."""
         if self.client or self.state is not ConnectionState.CONNECTING:
@@ -208,13 +208,13 @@ class Connection:
         self.state = ConnectionState.CLOSED
         return data
 
-    def _agree(self, agreed: Optional[PerMessageDeflate]) -> None:
+    def _agree(self, agreed: PerMessageDeflate | None) -> None:
         """Take the compression the handshake agreed on (None: none)."""
         self.compression = agreed
         if agreed is not None:
             self._deflater, self._inflater = codecs_for(agreed, self.client)
 
-    def _client_compression(self) -> Optional[PerMessageDeflate]:
+    def _client_compression(self) -> PerMessageDeflate | None:
         """What the server's response agreed to; HandshakeError if it accepted what we never offered."""
         offer = self._deflate_offer
         if offer is None or not offer.responses:
@@ -239,7 +239,7 @@ class Connection:
         self._handshake = DONE
         return trailing
 
-    def _receive_handshake(self, data: bytes) -> List[Event]:
+    def _receive_handshake(self, data: bytes) -> list[Event]:
         if not self.client and self._request_head is not None:
             self._check_request_line(data)
         try:
@@ -265,7 +265,7 @@ class Connection:
             if self.client:
                 raise HandshakeError("invalid handshake response: a header is not ASCII") from None
             self._refuse(400, "a WebSocket header is not ASCII")
-        out: List[Event] = []
+        out: list[Event] = []
         for event in events:
             if isinstance(event, Request):
                 problem = self._check_request(event)
@@ -309,7 +309,7 @@ class Connection:
         if problem is not None:
             self._refuse(*problem)
 
-    def _refuse(self, status: int, problem: str, headers: Sequence[Tuple[bytes, bytes]] = ()) -> None:
+    def _refuse(self, status: int, problem: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         """Answer a bad request with an HTTP error and give up on the connection."""
         self.state = ConnectionState.CLOSED
         reason = reason_phrase(status)
@@ -317,7 +317,7 @@ class Connection:
         raise HandshakeError(f"invalid handshake request: {problem}", status) from None
 
     @staticmethod
-    def _check_request(request: Request) -> Optional[str]:
+    def _check_request(request: Request) -> str | None:
         """What wsproto leaves unchecked in a request (RFC 6455 section 4.2.1)."""
         for name, value in request.extra_headers:
             if name == b"sec-websocket-key":
@@ -341,7 +341,7 @@ class Connection:
 
     # -- receiving ------------------------------------------------------------
 
-    def receive_data(self, data: Union[bytes, memoryview]) -> List[Event]:
+    def receive_data(self, data: bytes | memoryview) -> list[Event]:
         """Process bytes from the peer; return the events they complete.
 
         During the handshake this raises :class:`HandshakeError` (a server
@@ -428,7 +428,7 @@ class Connection:
         reader = self._reader
         return reader is not None and reader.streaming
 
-    def stream_message(self) -> Optional[Event]:
+    def stream_message(self) -> Event | None:
         """Deliver the message in progress, or the next, as ``Fragment`` events.
 
         Returns what of it was already received, as its first fragment, or
@@ -483,7 +483,7 @@ class Connection:
                 raise RuntimeError("the handshake is not finished")
             raise self.closed_exception()
 
-    def send_message(self, data: Union[str, bytes, bytearray, memoryview], final: bool = True) -> bytes:
+    def send_message(self, data: str | bytes | bytearray | memoryview, final: bool = True) -> bytes:
         """A text (``str``) or binary message; ``final=False`` sends a fragment.
 
         The fragments of one message must all be ``str`` or all bytes.
@@ -491,7 +491,7 @@ class Connection:
         if self.state is not ConnectionState.OPEN:
             self._check_open()
         if isinstance(data, str):
-            payload: Union[bytes, bytearray, memoryview] = data.encode("utf-8")
+            payload: bytes | bytearray | memoryview = data.encode("utf-8")
             opcode = OP_TEXT
         elif isinstance(data, (bytes, bytearray, memoryview)):
             payload = data
@@ -528,7 +528,7 @@ class Connection:
             raise ValueError("a pong payload is at most 125 bytes")
         return self._writer.frame(OP_PONG, payload)
 
-    def send_close(self, code: Optional[int] = 1000, reason: str = "") -> bytes:
+    def send_close(self, code: int | None = 1000, reason: str = "") -> bytes:
         """Start the close handshake, or answer the peer's; b'' if already done.
 
         ``code=None`` sends a close frame without a code.  1005, 1006, 1015

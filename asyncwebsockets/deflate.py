@@ -13,7 +13,6 @@ agreement into the pair one end of a connection needs.
 from __future__ import annotations
 
 import zlib
-from typing import Optional, Tuple, Union
 
 from .exceptions import ProtocolError
 from .permessage_deflate import PerMessageDeflate
@@ -55,7 +54,7 @@ class MessageDeflater:
         self._no_context_takeover = no_context_takeover
         self._level = level
         self._memory_level = memory_level
-        self._compressor: Optional["zlib._Compress"] = None
+        self._compressor: zlib._Compress | None = None
 
     def compress(self, data: Buffer) -> bytes:
         """The payload of one compressed message (the trailing ``00 00 ff ff`` removed)."""
@@ -84,7 +83,7 @@ class MessageInflater:
     def __init__(self, window_bits: int = 15, no_context_takeover: bool = False) -> None:
         self._wbits = _raw_wbits(window_bits)
         self._no_context_takeover = no_context_takeover
-        self._decompressor: Optional["zlib._Decompress"] = None
+        self._decompressor: zlib._Decompress | None = None
 
     def inflate(self, data: bytes, fin: bool, limit: int) -> bytes:
         """Decompress one frame; ``fin`` marks the message's last, ``limit`` is -1 or the most output allowed.
@@ -120,7 +119,7 @@ class MessageInflater:
         return out
 
 
-def codecs_for(agreed: PerMessageDeflate, client: bool) -> Tuple[MessageDeflater, MessageInflater]:
+def codecs_for(agreed: PerMessageDeflate, client: bool) -> tuple[MessageDeflater, MessageInflater]:
     """The compressor for what this end sends and the decompressor for what it receives."""
     if client:
         ours = (agreed.client_max_window_bits, agreed.client_no_context_takeover)

@@ -7,7 +7,8 @@ built-in :class:`ConnectionError`, which is what the 0.x releases raised, so
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "WebSocketError",
@@ -84,7 +85,7 @@ class ProxyError(HandshakeError):
     def __init__(
         self,
         message: str,
-        status_code: Optional[int] = None,
+        status_code: int | None = None,
         headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         super().__init__(message)

@@ -9,8 +9,8 @@ that arrive right behind the handshake are returned as events, for the
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, List, Optional, Sequence, Union
 
 import anyio
 import h11
@@ -31,12 +31,12 @@ async def client_handshake(
     host: str,
     target: str,
     subprotocols: Sequence[str],
-    headers: Optional[Headers],
-    open_timeout: Optional[float],
-) -> List[Event]:
+    headers: Headers | None,
+    open_timeout: float | None,
+) -> list[Event]:
     """Send the upgrade request and read the response; returns the frames' events behind it."""
-    accept: Optional[AcceptConnection] = None
-    events: List[Event] = []
+    accept: AcceptConnection | None = None
+    events: list[Event] = []
     try:
         with anyio.fail_after(open_timeout):
             await transport.send(conn.initiate(host, target, subprotocols=subprotocols, extra_headers=headers))
@@ -74,7 +74,7 @@ async def client_handshake(
 MAX_HEAD = 16 * 1024
 
 
-async def receive_head(transport: Transport, open_timeout: Optional[float]) -> bytes:
+async def receive_head(transport: Transport, open_timeout: float | None) -> bytes:
     """Read up to the end of the request head (with whatever came with it), for the hooks to see."""
     buffer = b""
     async with _bounded(transport, open_timeout):
@@ -86,7 +86,7 @@ async def receive_head(transport: Transport, open_timeout: Optional[float]) -> b
     return buffer
 
 
-def parse_head(head: bytes) -> Optional[HTTPRequest]:
+def parse_head(head: bytes) -> HTTPRequest | None:
     """The request in ``head``, if it is one HTTP accepts (the handshake refuses it otherwise)."""
     parser = h11.Connection(h11.SERVER)
     try:
@@ -114,7 +114,7 @@ async def respond(transport: Transport, response: Response) -> None:
 
 
 async def receive_request(
-    transport: Transport, conn: Connection, open_timeout: Optional[float], received: bytes = b""
+    transport: Transport, conn: Connection, open_timeout: float | None, received: bytes = b""
 ) -> Request:
     """Read the client's upgrade request (after ``received``); a bad one is answered (HTTP 4xx) and raises."""
     async with _bounded(transport, open_timeout):
@@ -143,8 +143,8 @@ async def receive_request(
 
 
 async def accept(
-    transport: Transport, conn: Connection, subprotocol: Optional[str], headers: Optional[Headers]
-) -> List[Event]:
+    transport: Transport, conn: Connection, subprotocol: str | None, headers: Headers | None
+) -> list[Event]:
     """Send the 101 response; returns the events of frames the client pipelined behind its request."""
     try:
         data = conn.accept(subprotocol, headers)
@@ -155,7 +155,7 @@ async def accept(
         raise
     # Their messages are queued; what they call for (pongs, a close reply)
     # follows the 101 in the same write.
-    events: List[Event] = [e for e in conn.receive_data(b"") if isinstance(e, (TextMessage, BytesMessage))]
+    events: list[Event] = [e for e in conn.receive_data(b"") if isinstance(e, (TextMessage, BytesMessage))]
     data += conn.data_to_send()
     try:
         await transport.send(data)
@@ -166,7 +166,7 @@ async def accept(
 
 
 async def reject(
-    transport: Transport, conn: Connection, status: int, headers: Optional[Headers], body: Union[bytes, str]
+    transport: Transport, conn: Connection, status: int, headers: Headers | None, body: bytes | str
 ) -> None:
     """Refuse the request with an HTTP response, then close the transport."""
     try:
@@ -185,7 +185,7 @@ async def reject(
 
 
 @asynccontextmanager
-async def _bounded(transport: Transport, open_timeout: Optional[float]) -> AsyncIterator[None]:
+async def _bounded(transport: Transport, open_timeout: float | None) -> AsyncIterator[None]:
     """Bound a server's reads in time; on any failure, close the transport before the error goes on."""
     try:
         with anyio.fail_after(open_timeout):

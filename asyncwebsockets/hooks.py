@@ -15,8 +15,8 @@ import base64
 import binascii
 import hmac
 import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .http import Headers, header_list, reason_phrase
 
@@ -41,14 +41,14 @@ class HTTPRequest:
 
     method: str
     target: str
-    headers: List[Tuple[bytes, bytes]]
+    headers: list[tuple[bytes, bytes]]
 
     @property
     def path(self) -> str:
         """The target without its query string."""
         return self.target.partition("?")[0]
 
-    def header(self, name: str) -> Optional[str]:
+    def header(self, name: str) -> str | None:
         """The value of header ``name`` (any case), or None; the first one if repeated."""
         wanted = name.lower().encode("ascii")
         for key, value in self.headers:
@@ -73,7 +73,7 @@ class Response:
 
     status_code: int = 200
     headers: Headers = field(default_factory=list)
-    body: Union[bytes, str] = b""
+    body: bytes | str = b""
 
     def __post_init__(self) -> None:
         if not isinstance(self.status_code, int) or not 100 <= self.status_code <= 599:
@@ -83,7 +83,7 @@ class Response:
         header_list(self.headers)  # a TypeError now, not when it is sent
 
     @classmethod
-    def redirect(cls, location: str, status_code: int = 302) -> "Response":
+    def redirect(cls, location: str, status_code: int = 302) -> Response:
         """A redirect to ``location`` (301, 302, 303, 307 or 308)."""
         if status_code not in (301, 302, 303, 307, 308):
             raise ValueError(f"a redirect is 301, 302, 303, 307 or 308, not {status_code}")
@@ -106,15 +106,15 @@ class Response:
 
 
 #: ``process_request``: sync or async, None to go on with the handshake.
-ProcessRequest = Callable[[HTTPRequest], Union[Optional[Response], Awaitable[Optional[Response]]]]
+ProcessRequest = Callable[[HTTPRequest], Response | None | Awaitable[Response | None]]
 #: ``process_response``: gets the request and the 101 about to be sent; may
 #: change its headers, or return another response to send instead.
-ProcessResponse = Callable[[HTTPRequest, Response], Union[Optional[Response], Awaitable[Optional[Response]]]]
+ProcessResponse = Callable[[HTTPRequest, Response], Response | None | Awaitable[Response | None]]
 
 
 async def run_hooks(
-    hooks: Union[None, Callable[..., object], Sequence[Callable[..., object]]], *args: object
-) -> Optional[Response]:
+    hooks: None | Callable[..., object] | Sequence[Callable[..., object]], *args: object
+) -> Response | None:
     """Call each hook in turn with ``args``; the first response any returns, or None."""
     if hooks is None:
         return None
@@ -129,7 +129,7 @@ async def run_hooks(
     return None
 
 
-def check_origin(allowed: Iterable[Optional[str]]) -> ProcessRequest:
+def check_origin(allowed: Iterable[str | None]) -> ProcessRequest:
     """A ``process_request`` hook refusing WebSocket requests from other origins with 403.
 
     ``allowed`` lists origins such as ``"https://example.com"``; include
@@ -139,7 +139,7 @@ def check_origin(allowed: Iterable[Optional[str]]) -> ProcessRequest:
     """
     origins = set(allowed)
 
-    def hook(request: HTTPRequest) -> Optional[Response]:
+    def hook(request: HTTPRequest) -> Response | None:
         if not request.is_upgrade:
             return None
         if request.header("origin") in origins:
@@ -151,9 +151,9 @@ def check_origin(allowed: Iterable[Optional[str]]) -> ProcessRequest:
 
 def basic_auth(
     realm: str,
-    credentials: Union[Mapping[str, str], Iterable[Tuple[str, str]], None] = None,
+    credentials: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     *,
-    check: Optional[Callable[[str, str], Union[bool, Awaitable[bool]]]] = None,
+    check: Callable[[str, str], bool | Awaitable[bool]] | None = None,
 ) -> ProcessRequest:
     """A ``process_request`` hook asking for HTTP Basic credentials (RFC 7617).
 
@@ -170,7 +170,7 @@ def basic_auth(
     table = dict(credentials.items() if isinstance(credentials, Mapping) else credentials or ())
     challenge = [("WWW-Authenticate", f'Basic realm="{realm}", charset="UTF-8"')]
 
-    async def hook(request: HTTPRequest) -> Optional[Response]:
+    async def hook(request: HTTPRequest) -> Response | None:
         user_password = _basic_credentials(request.header("authorization"))
         if user_password is not None:
             user, password = user_password
@@ -192,7 +192,7 @@ def basic_auth(
     return hook
 
 
-def _basic_credentials(value: Optional[str]) -> Optional[Tuple[str, str]]:
+def _basic_credentials(value: str | None) -> tuple[str, str] | None:
     if value is None:
         return None
     scheme, _, encoded = value.strip().partition(" ")

@@ -7,8 +7,8 @@ pieces around it that it leaves to us.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
-from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from wsproto.events import Event
 from wsproto.extensions import Extension
@@ -31,10 +31,10 @@ HeaderName = bytes | str
 
 #: Headers as callers give them: a mapping, or an iterable of (name, value)
 #: pairs (which allows repeated names); names and values ``str`` or ``bytes``.
-Headers = Mapping[HeaderName, HeaderName] | Iterable[Tuple[HeaderName, HeaderName]]
+Headers = Mapping[HeaderName, HeaderName] | Iterable[tuple[HeaderName, HeaderName]]
 
 
-def header_list(headers: Optional[Headers]) -> List[Tuple[bytes, bytes]]:
+def header_list(headers: Headers | None) -> list[tuple[bytes, bytes]]:
     """``headers`` as (name, value) byte pairs; TypeError for anything else.
 
     A dict is the most common way to pass headers, and iterating one gives
@@ -45,7 +45,7 @@ def header_list(headers: Optional[Headers]) -> List[Tuple[bytes, bytes]]:
         return []
     if isinstance(headers, (str, bytes)):
         raise TypeError(f"headers are a mapping or (name, value) pairs, not {type(headers).__name__}")
-    pairs: Iterable[Tuple[HeaderName, HeaderName]]
+    pairs: Iterable[tuple[HeaderName, HeaderName]]
     if isinstance(headers, Mapping):
         pairs = headers.items()
     else:
@@ -83,7 +83,7 @@ class DeflateOffer(Extension):
 
     def __init__(self, settings: PerMessageDeflate) -> None:
         self.settings = settings
-        self.responses: List[str] = []
+        self.responses: list[str] = []
 
     def offer(self) -> str:
         # wsproto writes the name itself, then "; " and what we return.
@@ -99,7 +99,7 @@ class HandshakeDone:
     def send(self, event: Event) -> bytes:
         raise RuntimeError("the opening handshake is over")
 
-    def receive_data(self, data: Optional[bytes]) -> None:
+    def receive_data(self, data: bytes | None) -> None:
         raise RuntimeError("the opening handshake is over")
 
     def events(self) -> Iterator[Event]:
@@ -118,7 +118,7 @@ _REQUEST_LINE = re.compile(rb"([^ ]+) [^ ]+ HTTP/(\d+)\.(\d+)")
 REQUEST_LINE_LIMIT = 8192
 
 
-def request_line_problem(head: bytes) -> Optional[Tuple[int, str, List[Tuple[bytes, bytes]]]]:
+def request_line_problem(head: bytes) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
     """Status, message and headers refusing a request line, or None if it may pass.
 
     wsproto answers every bad request with 400; a client sent the wrong
@@ -143,7 +143,7 @@ def reason_phrase(status: int) -> bytes:
         return b"Error"
 
 
-def bad_request(status: int, reason: bytes, body: bytes, headers: Sequence[Tuple[bytes, bytes]] = ()) -> bytes:
+def bad_request(status: int, reason: bytes, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
     lines = [b"HTTP/1.1 %d %s" % (status, reason)]
     lines += [name + b": " + value for name, value in headers]
     lines += [

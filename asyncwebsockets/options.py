@@ -11,8 +11,9 @@ before any I/O.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Optional, Tuple, TypedDict, Union
+from typing import Any, TypedDict
 
 from .permessage_deflate import Compression, PerMessageDeflate, check_compression
 
@@ -24,7 +25,7 @@ else:  # pragma: no cover - Python 3.10
 __all__ = ["ConnectionOptions", "Settings", "settings_from", "Unpack", "Limits"]
 
 #: A high-water mark, or ``(high, low)``: where flow control stops and resumes.
-Limits = int | Tuple[int, Optional[int]]
+Limits = int | tuple[int, int | None]
 
 
 class ConnectionOptions(TypedDict, total=False):
@@ -59,12 +60,12 @@ class ConnectionOptions(TypedDict, total=False):
         use permessage-deflate; None (default) for none.
     """
 
-    open_timeout: Optional[float]
-    close_timeout: Optional[float]
-    ping_interval: Optional[float]
-    ping_timeout: Optional[float]
-    max_message_size: Optional[int]
-    max_queue: Optional[Limits]
+    open_timeout: float | None
+    close_timeout: float | None
+    ping_interval: float | None
+    ping_timeout: float | None
+    max_message_size: int | None
+    max_queue: Limits | None
     write_limit: Limits
     reassemble: bool
     compression: Compression
@@ -74,30 +75,30 @@ class ConnectionOptions(TypedDict, total=False):
 class Settings:
     """:class:`ConnectionOptions` with every default filled in and every value checked."""
 
-    open_timeout: Optional[float] = 10.0
-    close_timeout: Optional[float] = 10.0
-    ping_interval: Optional[float] = 20.0
-    ping_timeout: Optional[float] = 20.0
-    max_message_size: Optional[int] = 1 << 20
-    max_queue: Optional[Limits] = 16
+    open_timeout: float | None = 10.0
+    close_timeout: float | None = 10.0
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    max_message_size: int | None = 1 << 20
+    max_queue: Limits | None = 16
     write_limit: Limits = 256 * 1024
     reassemble: bool = True
-    compression: Optional[PerMessageDeflate] = None
+    compression: PerMessageDeflate | None = None
 
     @property
-    def queue_marks(self) -> Tuple[float, float]:
+    def queue_marks(self) -> tuple[float, float]:
         """Where reading stops and resumes, in queued messages (infinite: never)."""
         if self.max_queue is None:
             return float("inf"), float("inf")
         return _marks(self.max_queue)
 
     @property
-    def write_marks(self) -> Tuple[int, int]:
+    def write_marks(self) -> tuple[int, int]:
         high, low = _marks(self.write_limit)
         return int(high), int(low)
 
 
-def _marks(limits: Limits) -> Tuple[float, float]:
+def _marks(limits: Limits) -> tuple[float, float]:
     if isinstance(limits, tuple):
         high, low = limits
         return high, high // 4 if low is None else low

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 __all__ = [
     "EXTENSION_NAME",
@@ -89,7 +89,7 @@ class PerMessageDeflate:
 Compression = None | str | PerMessageDeflate
 
 
-def check_compression(compression: Compression) -> Optional[PerMessageDeflate]:
+def check_compression(compression: Compression) -> PerMessageDeflate | None:
     """The settings for a ``compression`` option: None, ``"deflate"`` or a :class:`PerMessageDeflate`."""
     if compression is None or isinstance(compression, PerMessageDeflate):
         return compression
@@ -101,7 +101,7 @@ def check_compression(compression: Compression) -> Optional[PerMessageDeflate]:
 # -- parsing ------------------------------------------------------------------
 
 
-def _parse_extension(text: str) -> Tuple[str, List[Tuple[str, Optional[str]]]]:
+def _parse_extension(text: str) -> tuple[str, list[tuple[str, str | None]]]:
     """Split one element of ``Sec-WebSocket-Extensions`` into its name and parameters.
 
     Raises :class:`NegotiationError` when it is not the header's grammar
@@ -110,7 +110,7 @@ def _parse_extension(text: str) -> Tuple[str, List[Tuple[str, Optional[str]]]]:
     name, *raw_params = [part.strip() for part in text.split(";")]
     if not _TOKEN.fullmatch(name):
         raise NegotiationError(f"invalid extension name {name!r}")
-    params: List[Tuple[str, Optional[str]]] = []
+    params: list[tuple[str, str | None]] = []
     for raw in raw_params:
         key, equals, value = (part.strip() for part in raw.partition("="))
         if not _TOKEN.fullmatch(key):
@@ -127,13 +127,13 @@ def _parse_extension(text: str) -> Tuple[str, List[Tuple[str, Optional[str]]]]:
     return name, params
 
 
-def _deflate_params(params: Sequence[Tuple[str, Optional[str]]]) -> Dict[str, Optional[int]]:
+def _deflate_params(params: Sequence[tuple[str, str | None]]) -> dict[str, int | None]:
     """Check permessage-deflate's parameters (RFC 7692 section 7); window sizes become ints.
 
     Unknown or repeated parameters, a value where none belongs, a window
     size missing or outside 8-15: all make the element invalid.
     """
-    out: Dict[str, Optional[int]] = {}
+    out: dict[str, int | None] = {}
     for key, value in params:
         if key not in _KNOWN:
             raise NegotiationError(f"unknown parameter {key}")
@@ -155,7 +155,7 @@ def _deflate_params(params: Sequence[Tuple[str, Optional[str]]]) -> Dict[str, Op
     return out
 
 
-def _format(params: Sequence[Tuple[str, Optional[int]]]) -> str:
+def _format(params: Sequence[tuple[str, int | None]]) -> str:
     parts = [EXTENSION_NAME]
     parts += [key if value is None else f"{key}={value}" for key, value in params]
     return "; ".join(parts)
@@ -170,7 +170,7 @@ def build_offer(settings: PerMessageDeflate) -> str:
     ``client_max_window_bits`` is always there, with no value when we could
     use any window: it tells the server it may ask for a smaller one.
     """
-    params: List[Tuple[str, Optional[int]]] = []
+    params: list[tuple[str, int | None]] = []
     if settings.server_no_context_takeover:
         params.append((_SERVER_NO_CONTEXT, None))
     if settings.client_no_context_takeover:
@@ -221,9 +221,9 @@ def parse_response(response: str, offered: PerMessageDeflate) -> PerMessageDefla
 # -- the server's side ------------------------------------------------------------
 
 
-def _accept_one(params: Dict[str, Optional[int]], settings: PerMessageDeflate) -> Tuple[str, PerMessageDeflate]:
+def _accept_one(params: dict[str, int | None], settings: PerMessageDeflate) -> tuple[str, PerMessageDeflate]:
     """Our response to one valid offer and what it agrees to; NegotiationError to decline it."""
-    response: List[Tuple[str, Optional[int]]] = []
+    response: list[tuple[str, int | None]] = []
     server_no_context = settings.server_no_context_takeover or _SERVER_NO_CONTEXT in params
     if server_no_context:
         response.append((_SERVER_NO_CONTEXT, None))
@@ -261,7 +261,7 @@ def _accept_one(params: Dict[str, Optional[int]], settings: PerMessageDeflate) -
     return _format(response), agreed
 
 
-def accept_offers(offers: Sequence[str], settings: PerMessageDeflate) -> Optional[Tuple[str, PerMessageDeflate]]:
+def accept_offers(offers: Sequence[str], settings: PerMessageDeflate) -> tuple[str, PerMessageDeflate] | None:
     """The response to the first acceptable permessage-deflate offer, and what it agrees to.
 
     ``offers`` are the elements of the request's ``Sec-WebSocket-Extensions``

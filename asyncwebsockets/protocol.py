@@ -14,7 +14,6 @@ compiling.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Optional
 
 from wsproto.events import CloseConnection
 
@@ -127,7 +126,7 @@ def parse_close(payload: bytes) -> CloseConnection:
     return CloseConnection(code, reason)
 
 
-def serialize_close(code: Optional[int], reason: str) -> bytes:
+def serialize_close(code: int | None, reason: str) -> bytes:
     """The payload of a close frame we send; ``code=None`` makes an empty one.
 
     Refuses what may not go on the wire, so that neither codec can send

@@ -21,7 +21,7 @@ import base64
 import ssl as _ssl
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import anyio
@@ -50,8 +50,8 @@ class ProxyURL:
     scheme: str
     host: str
     port: int
-    username: Optional[str] = None
-    password: Optional[str] = None
+    username: str | None = None
+    password: str | None = None
 
     def __str__(self) -> str:
         # Never the credentials: this ends up in error messages and logs.
@@ -88,7 +88,7 @@ def parse_proxy(url: str) -> ProxyURL:
     )
 
 
-def proxy_from_environment(uri: WebSocketURI) -> Optional[str]:
+def proxy_from_environment(uri: WebSocketURI) -> str | None:
     """The proxy the environment says to use for ``uri``, or None to connect directly.
 
     RFC 6455 section 4.1 has ``wss://`` use the HTTPS proxy and ``ws://``
@@ -107,10 +107,10 @@ async def connect_through_proxy(
     proxy: str,
     host: str,
     port: int,
-    ssl_context: Optional[_ssl.SSLContext] = None,
+    ssl_context: _ssl.SSLContext | None = None,
     *,
-    proxy_ssl: Optional[_ssl.SSLContext] = None,
-    user_agent: Optional[str] = None,
+    proxy_ssl: _ssl.SSLContext | None = None,
+    user_agent: str | None = None,
 ) -> ByteStream:
     """A stream to ``host:port`` through ``proxy``, with TLS to the server when ``ssl_context`` is given.
 
@@ -141,7 +141,7 @@ async def connect_through_proxy(
 
 
 async def _http_connect(
-    proxy: ProxyURL, host: str, port: int, proxy_ssl: Optional[_ssl.SSLContext], user_agent: Optional[str] = None
+    proxy: ProxyURL, host: str, port: int, proxy_ssl: _ssl.SSLContext | None, user_agent: str | None = None
 ) -> ByteStream:
     """Open a ``CONNECT`` tunnel; the stream returned carries the server's bytes from the first one."""
     try:
@@ -167,14 +167,14 @@ async def _http_connect(
 
 
 async def _request_tunnel(
-    stream: ByteStream, proxy: ProxyURL, host: str, port: int, user_agent: Optional[str] = None
+    stream: ByteStream, proxy: ProxyURL, host: str, port: int, user_agent: str | None = None
 ) -> None:
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     headers = [("Host", authority)]
     if user_agent is not None:
         headers.append(("User-Agent", user_agent))
     if proxy.username is not None:
-        credentials = f"{proxy.username}:{proxy.password or ''}".encode("utf-8")
+        credentials = f"{proxy.username}:{proxy.password or ''}".encode()
         headers.append(("Proxy-Authorization", "Basic " + base64.b64encode(credentials).decode("ascii")))
     parser = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD)
     request = parser.send(h11.Request(method="CONNECT", target=authority, headers=headers))
@@ -223,7 +223,8 @@ async def _read_response(stream: ByteStream, parser: h11.Connection, proxy: Prox
 
 async def _socks_connect(proxy: ProxyURL, host: str, port: int) -> ByteStream:
     try:
-        from python_socks import ProxyError as SocksError, ProxyType
+        from python_socks import ProxyError as SocksError
+        from python_socks import ProxyType
         from python_socks.async_.anyio import Proxy
     except ImportError as exc:
         raise ImportError(

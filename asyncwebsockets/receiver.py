@@ -24,14 +24,15 @@ import logging
 import math
 import os
 import time
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Union
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from wsproto.events import BytesMessage, Event, Pong, TextMessage
 
 from ._fragment import Fragment
+from ._wakeup import new_wakeup
 from .connection import Connection, ConnectionState
 from .options import Settings
-from ._wakeup import new_wakeup
 from .transports.base import Transport
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class Receiver:
         self._read_for_application = getattr(transport, "read_for_application", None)
         # The queue: a list read from _head on, emptied when all is taken
         # (an empty deque costs most of a kilobyte per idle connection).
-        self._events: List[Event] = list(events)
+        self._events: list[Event] = list(events)
         self._head = 0
         self._high, self._low = settings.queue_marks
         self.paused = False
@@ -88,9 +89,9 @@ class Receiver:
         self.next_tick = self._ping_due
         self._heard = False
         #: Pings waiting for a pong: payload -> (perf_counter at sending, sent by ping()).
-        self.pings: Dict[bytes, Tuple[float, bool]] = {}
+        self.pings: dict[bytes, tuple[float, bool]] = {}
         #: Round trips of answered ping() calls, until the caller takes them.
-        self.latencies: Dict[bytes, float] = {}
+        self.latencies: dict[bytes, float] = {}
         #: Round trip of the latest answered keepalive ping, in seconds.
         self.latency = 0.0
         self._logger = logger
@@ -98,11 +99,11 @@ class Receiver:
         #: The stream that the message the reader delivers as fragments
         #: goes to (None: no stream, or the rest of an abandoned message,
         #: which is dropped); see :mod:`asyncwebsockets.streaming`.
-        self.stream: Optional[MessageStream] = None
+        self.stream: MessageStream | None = None
 
     # -- fed by the transport --------------------------------------------------------
 
-    def data_received(self, data: Union[bytes, memoryview]) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         conn = self.connection
         self._heard = True
         events = conn.receive_data(data)
@@ -194,7 +195,7 @@ class Receiver:
         else:
             self.next_tick = self._failure_due if conn.failure_pending else _INF
 
-    def closing_plan(self) -> Tuple[bool, Optional[float]]:
+    def closing_plan(self) -> tuple[bool, float | None]:
         conn = self.connection
         if conn.remote_close is not None and conn.failure is None:
             # A clean close: the server closes TCP first (RFC 6455 section
@@ -233,7 +234,7 @@ class Receiver:
 
     # -- taken by the application ------------------------------------------------------
 
-    def take(self) -> Optional[Event]:
+    def take(self) -> Event | None:
         """The next queued event, or None if there is none yet (the fast path of :meth:`get`)."""
         events = self._events
         head = self._head
@@ -276,7 +277,7 @@ class Receiver:
         stream = self.stream
         return len(self._events) - self._head + (0 if stream is None else stream.held)
 
-    def pending(self) -> List[Event]:
+    def pending(self) -> list[Event]:
         """The queued events, oldest first (for inspection)."""
         return self._events[self._head :]
 

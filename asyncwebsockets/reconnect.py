@@ -19,8 +19,9 @@ import logging
 import random
 import ssl
 import time
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from types import TracebackType
-from typing import Any, AsyncIterator, Callable, Generator, Iterator, Optional, Type
+from typing import Any
 
 import anyio
 
@@ -66,7 +67,7 @@ def retryable(exc: BaseException) -> bool:
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
-def retry_after(exc: BaseException) -> Optional[float]:
+def retry_after(exc: BaseException) -> float | None:
     """Seconds a server that refused the handshake asked us to wait, or None.
 
     From the ``Retry-After`` header of a 503 or 429 answer: a number of
@@ -123,7 +124,7 @@ class Connect:
         backoff_initial: float = 1.0,
         backoff_factor: float = 1.618,
         backoff_max: float = 90.0,
-        process_exception: Optional[Callable[[Exception], Optional[Exception]]] = None,
+        process_exception: Callable[[Exception], Exception | None] | None = None,
         **kwargs: Any,
     ) -> None:
         for name, value in (("backoff_initial", backoff_initial), ("backoff_max", backoff_max)):
@@ -137,7 +138,7 @@ class Connect:
         self.backoff_factor = float(backoff_factor)
         self.backoff_max = float(max(backoff_max, backoff_initial))
         self.process_exception = process_exception or _default_process_exception
-        self._ws: Optional[Websocket] = None
+        self._ws: Websocket | None = None
 
     def __await__(self) -> Generator[Any, None, Websocket]:
         return create_websocket(self.url, **self.kwargs).__await__()
@@ -148,9 +149,9 @@ class Connect:
 
     async def __aexit__(
         self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        traceback: Optional[TracebackType],
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
     ) -> None:
         ws, self._ws = self._ws, None
         if ws is not None:
@@ -163,7 +164,7 @@ class Connect:
     async def _reconnecting(self) -> AsyncIterator[Websocket]:
         # A generator, so that a loop left by break or an exception still
         # gets its last connection closed when the generator is finalized.
-        delays: Optional[Iterator[float]] = None
+        delays: Iterator[float] | None = None
         while True:
             try:
                 ws = await create_websocket(self.url, **self.kwargs)
@@ -202,7 +203,7 @@ class Connect:
                 logger.warning("connection to %s ended at once; reconnecting in %.1f s", _safe(self.url), delay)
                 await anyio.sleep(delay)
 
-    def _fatal(self, exc: Exception) -> Optional[Exception]:
+    def _fatal(self, exc: Exception) -> Exception | None:
         """The exception to stop with (``exc`` itself, or another), or None to try again."""
         try:
             return self.process_exception(exc)
@@ -216,7 +217,7 @@ def connect(
     backoff_initial: float = 1.0,
     backoff_factor: float = 1.618,
     backoff_max: float = 90.0,
-    process_exception: Optional[Callable[[Exception], Optional[Exception]]] = None,
+    process_exception: Callable[[Exception], Exception | None] | None = None,
     **kwargs: Any,
 ) -> Connect:
     """Connect to ``url``, and again whenever the connection is lost: ``async for ws in connect(url)``.
@@ -247,13 +248,13 @@ def connect(
     )
 
 
-def _default_process_exception(exc: Exception) -> Optional[Exception]:
+def _default_process_exception(exc: Exception) -> Exception | None:
     return None if retryable(exc) else exc
 
 
-def _caused_by(exc: BaseException, kind: Type[BaseException]) -> bool:
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     seen = set()
-    current: Optional[BaseException] = exc
+    current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         if isinstance(current, kind):
             return True

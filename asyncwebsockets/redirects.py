@@ -11,7 +11,6 @@ sent on to the host they were given for.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import List, Optional, Set, Tuple
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .exceptions import HandshakeRejected, InvalidURI, RedirectError
@@ -40,9 +39,9 @@ class Redirects:
             raise ValueError(f"max_redirects is an int >= 0, not {limit!r}")
         self.limit = limit
         self.followed = 0
-        self._seen: Set[Tuple[bool, str, int, str]] = {_key(first)}
+        self._seen: set[tuple[bool, str, int, str]] = {_key(first)}
 
-    def follow(self, current: WebSocketURI, rejected: HandshakeRejected) -> Tuple[WebSocketURI, bool]:
+    def follow(self, current: WebSocketURI, rejected: HandshakeRejected) -> tuple[WebSocketURI, bool]:
         """Where ``rejected`` (a 3xx answer to ``current``) sends the client, and whether the host changed.
 
         Raises :class:`~asyncwebsockets.exceptions.RedirectError` for a
@@ -78,7 +77,7 @@ class Redirects:
         return target, not same_host
 
 
-def resolve(current: WebSocketURI, location: str) -> Optional[str]:
+def resolve(current: WebSocketURI, location: str) -> str | None:
     """``location`` made absolute against ``current``, as a ws(s):// URL; None for another scheme.
 
     Servers write ``Location`` for HTTP clients (``https://host/path`` or a
@@ -96,19 +95,19 @@ def resolve(current: WebSocketURI, location: str) -> Optional[str]:
     return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
 
 
-def strip_credentials(headers: List[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
+def strip_credentials(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """``headers`` without those that carry credentials, for a request to another host."""
     return [(name, value) for name, value in headers if name.lower() not in CREDENTIAL_HEADERS]
 
 
-def _location(rejected: HandshakeRejected) -> Optional[str]:
+def _location(rejected: HandshakeRejected) -> str | None:
     for name, value in rejected.headers:
         if name.lower() == b"location":
             return value.decode("latin-1").strip()
     return None
 
 
-def _key(uri: WebSocketURI) -> Tuple[bool, str, int, str]:
+def _key(uri: WebSocketURI) -> tuple[bool, str, int, str]:
     return uri.secure, uri.host.lower(), uri.port, uri.resource
 
 

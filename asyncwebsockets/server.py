@@ -8,8 +8,9 @@ import socket
 import ssl as _ssl
 import stat
 from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, Deque, List, Optional, Set
+from typing import Any
 
 import anyio
 from anyio.abc import Listener, SocketAttribute, SocketListener, TaskGroup, TaskStatus
@@ -43,7 +44,7 @@ TLS_HANDSHAKE_TIMEOUT = 60.0
 
 async def create_websocket_server(
     sock: Any,
-    filter: Optional[Filter] = None,  # noqa: A002 - the 0.x name
+    filter: Filter | None = None,  # noqa: A002 - the 0.x name
     **options: Unpack[ServerConnectionOptions],
 ) -> Websocket:
     """Run the server handshake over ``sock``, an accepted stream; you close the result.
@@ -86,7 +87,7 @@ async def create_websocket_server(
 
 
 @asynccontextmanager
-async def open_websocket_server(sock: Any, filter: Optional[Filter] = None, **kwargs: Any) -> AsyncIterator[Websocket]:  # noqa: A002
+async def open_websocket_server(sock: Any, filter: Filter | None = None, **kwargs: Any) -> AsyncIterator[Websocket]:  # noqa: A002
     """:func:`create_websocket_server` for an ``async with`` block, closing with 1000 after it."""
     ws = await create_websocket_server(sock, filter, **kwargs)
     try:
@@ -107,31 +108,31 @@ class WebSocketServer:
     with :meth:`close` or :meth:`aclose`, from any task.
     """
 
-    def __init__(self, close_timeout: Optional[float], listener: Optional[Listener[Any]] = None) -> None:
+    def __init__(self, close_timeout: float | None, listener: Listener[Any] | None = None) -> None:
         #: The anyio listener, when the server runs on one.
         self.listener = listener
-        self._sockets: List[socket.socket] = []
-        self._connections: Set[Websocket] = set()
+        self._sockets: list[socket.socket] = []
+        self._connections: set[Websocket] = set()
         self._handlers = 0
         self._close_timeout = close_timeout
         # What close() asked for: code, reason, seconds for the handlers.
-        self._closing: Optional[tuple[int, str, Optional[float]]] = None
+        self._closing: tuple[int, str, float | None] | None = None
         self._stop = anyio.Event()
         self._stopped = anyio.Event()
-        self._idle: Optional[anyio.Event] = None
+        self._idle: anyio.Event | None = None
         self._stop_listening: Callable[[], Awaitable[None]] = _nothing
 
     # -- what it is --------------------------------------------------------------
 
     @property
-    def listeners(self) -> List[Listener[Any]]:
+    def listeners(self) -> list[Listener[Any]]:
         if self.listener is None:
             return []
         inner = getattr(self.listener, "listener", self.listener)  # under a TLSListener
         return list(getattr(inner, "listeners", [inner]))
 
     @property
-    def sockets(self) -> List[socket.socket]:
+    def sockets(self) -> list[socket.socket]:
         """The listening sockets."""
         if self._sockets:
             return list(self._sockets)
@@ -143,7 +144,7 @@ class WebSocketServer:
         return self.ports[0]
 
     @property
-    def ports(self) -> List[int]:
+    def ports(self) -> list[int]:
         return [int(sock.getsockname()[1]) for sock in self.sockets]
 
     @property
@@ -157,7 +158,7 @@ class WebSocketServer:
 
     # -- stopping ------------------------------------------------------------------
 
-    def close(self, code: int = 1001, reason: str = "server shutting down", timeout: Optional[float] = None) -> None:
+    def close(self, code: int = 1001, reason: str = "server shutting down", timeout: float | None = None) -> None:
         """Begin a graceful shutdown; returns at once (await :meth:`wait_closed` for the end).
 
         The server stops listening, closes every open connection with
@@ -174,12 +175,12 @@ class WebSocketServer:
         """Wait until the server has stopped and every connection is closed."""
         await self._stopped.wait()
 
-    async def aclose(self, code: int = 1001, reason: str = "server shutting down", timeout: Optional[float] = None) -> None:
+    async def aclose(self, code: int = 1001, reason: str = "server shutting down", timeout: float | None = None) -> None:
         """:meth:`close`, then :meth:`wait_closed`."""
         self.close(code, reason, timeout)
         await self.wait_closed()
 
-    async def _run(self, accept: Callable[[TaskGroup], Coroutine[Any, Any, None]], task_status: TaskStatus["WebSocketServer"]) -> None:
+    async def _run(self, accept: Callable[[TaskGroup], Coroutine[Any, Any, None]], task_status: TaskStatus[WebSocketServer]) -> None:
         """Serve until closed or cancelled, then shut down as :meth:`close` says.
 
         The connections live in a task group under a shield, so that
@@ -281,7 +282,7 @@ def _peer(transport: Transport) -> Any:
 async def serve_listener(
     handler: Handler,
     listener: Listener[Any],
-    filter: Optional[Filter] = None,  # noqa: A002
+    filter: Filter | None = None,  # noqa: A002
     *,
     task_status: TaskStatus[WebSocketServer] = anyio.TASK_STATUS_IGNORED,
     **options: Unpack[ServerConnectionOptions],
@@ -328,14 +329,14 @@ async def _serve_on_listener(
 
 async def serve(
     handler: Handler,
-    host: Optional[str] = None,
+    host: str | None = None,
     port: int = 0,
-    filter: Optional[Filter] = None,  # noqa: A002
+    filter: Filter | None = None,  # noqa: A002
     *,
-    ssl: Optional[_ssl.SSLContext] = None,
+    ssl: _ssl.SSLContext | None = None,
     backlog: int = 65536,
-    sock: Optional[socket.socket] = None,
-    path: Optional[str] = None,
+    sock: socket.socket | None = None,
+    path: str | None = None,
     reuse_port: bool = False,
     task_status: TaskStatus[WebSocketServer] = anyio.TASK_STATUS_IGNORED,
     **options: Unpack[ServerConnectionOptions],
@@ -374,7 +375,7 @@ async def serve(
     if asyncio_native.enabled():
         await _serve_asyncio(server, handler, sockets, ssl, backlog, tls_timeout, accepting, task_status)
         return
-    listeners: List[Listener[Any]] = [await SocketListener.from_socket(one) for one in sockets]
+    listeners: list[Listener[Any]] = [await SocketListener.from_socket(one) for one in sockets]
     listener: Listener[Any] = listeners[0] if len(listeners) == 1 else MultiListener(listeners)
     if ssl is not None:
         listener = _QuietTLSListener(listener, ssl, standard_compatible=False, handshake_timeout=tls_timeout)
@@ -383,8 +384,8 @@ async def serve(
 
 
 async def _listening_sockets(
-    host: Optional[str], port: int, backlog: int, sock: Optional[socket.socket], path: Optional[str], reuse_port: bool
-) -> List[socket.socket]:
+    host: str | None, port: int, backlog: int, sock: socket.socket | None, path: str | None, reuse_port: bool
+) -> list[socket.socket]:
     """The sockets to listen on: the one given, a Unix socket, or TCP ones made by anyio.
 
     anyio knows how to listen on every interface with one port for IPv4
@@ -442,8 +443,8 @@ class _QuietTLSListener(TLSListener):
 async def _serve_asyncio(
     server: WebSocketServer,
     handler: Handler,
-    sockets: List[socket.socket],
-    ssl: Optional[_ssl.SSLContext],
+    sockets: list[socket.socket],
+    ssl: _ssl.SSLContext | None,
     backlog: int,
     tls_timeout: float,
     options: ServerOptions,
@@ -456,7 +457,7 @@ async def _serve_asyncio(
     ``asyncio.run()``): the callback queues the connection and wakes one
     task, which starts the connection's task.
     """
-    accepted: Deque[asyncio_native.AsyncioTransport] = deque()
+    accepted: deque[asyncio_native.AsyncioTransport] = deque()
     wakeup = AsyncioWakeup()
 
     def on_connect(transport: asyncio_native.AsyncioTransport) -> None:

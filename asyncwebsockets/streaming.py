@@ -25,7 +25,8 @@ arrives, so the connection goes on with the next message.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, Optional, Union
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -48,7 +49,7 @@ def _task_id() -> int:
     return anyio.get_current_task().id
 
 
-class MessageStream(AsyncIterator[Union[str, bytes]]):
+class MessageStream(AsyncIterator[str | bytes]):
     """The fragments of one message, ``str`` for text and ``bytes`` for binary, as they arrive.
 
     Made by :meth:`~asyncwebsockets.websocket.Websocket.receive_streaming`;
@@ -62,8 +63,8 @@ class MessageStream(AsyncIterator[Union[str, bytes]]):
         self._receiver = receiver
         self._conn = connection
         self._state = _NEW
-        self._fragments: Deque[Fragment] = deque()
-        self._owner: Optional[int] = None
+        self._fragments: deque[Fragment] = deque()
+        self._owner: int | None = None
         # Whether any fragment went to the application.
         self._yielded = False
         # Whether the rest of the message was given up while closing.
@@ -74,10 +75,10 @@ class MessageStream(AsyncIterator[Union[str, bytes]]):
         """Fragments received and not yet taken."""
         return len(self._fragments)
 
-    def __aiter__(self) -> "MessageStream":
+    def __aiter__(self) -> MessageStream:
         return self
 
-    async def __anext__(self) -> Union[str, bytes]:
+    async def __anext__(self) -> str | bytes:
         while True:
             state = self._state
             if state == _STREAMING:
@@ -101,7 +102,7 @@ class MessageStream(AsyncIterator[Union[str, bytes]]):
 
     # -- the three ways a message comes ------------------------------------------------
 
-    async def _begin(self) -> Optional[Union[str, bytes]]:
+    async def _begin(self) -> str | bytes | None:
         """Take a queued message whole, or claim the next one from the reader."""
         receiver = self._receiver
         conn = self._conn
@@ -139,7 +140,7 @@ class MessageStream(AsyncIterator[Union[str, bytes]]):
                 self._fragments.append(first)  # type: ignore[arg-type]
             return None
 
-    async def _next_fragment(self) -> Optional[Union[str, bytes]]:
+    async def _next_fragment(self) -> str | bytes | None:
         fragments = self._fragments
         receiver = self._receiver
         conn = self._conn
@@ -172,7 +173,7 @@ class MessageStream(AsyncIterator[Union[str, bytes]]):
             self._finish()
         return self._hand_out(fragment.data, fragment.message_finished)
 
-    async def _next_frame(self) -> Optional[Union[str, bytes]]:
+    async def _next_frame(self) -> str | bytes | None:
         """Without reassembly, the frames of the message are queued like messages."""
         receiver = self._receiver
         event: Any = receiver.take()
@@ -186,7 +187,7 @@ class MessageStream(AsyncIterator[Union[str, bytes]]):
             self._state = _DONE
         return self._hand_out(event.data, event.message_finished)
 
-    def _hand_out(self, data: Union[str, bytes], last: bool) -> Optional[Union[str, bytes]]:
+    def _hand_out(self, data: str | bytes, last: bool) -> str | bytes | None:
         if not data and (self._yielded or not last):
             return None
         self._yielded = True

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Optional
 from urllib.parse import quote, unquote, urlsplit
 
 from .exceptions import InvalidURI
@@ -20,8 +19,8 @@ class WebSocketURI:
     host: str
     port: int
     resource: str
-    username: Optional[str] = None
-    password: Optional[str] = None
+    username: str | None = None
+    password: str | None = None
 
     @property
     def host_header(self) -> str:
@@ -32,11 +31,11 @@ class WebSocketURI:
         return host
 
     @property
-    def authorization(self) -> Optional[str]:
+    def authorization(self) -> str | None:
         """A Basic ``Authorization`` header value for credentials in the URL."""
         if self.username is None:
             return None
-        raw = f"{self.username}:{self.password or ''}".encode("utf-8")
+        raw = f"{self.username}:{self.password or ''}".encode()
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
 

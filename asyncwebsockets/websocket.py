@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, AsyncIterable, AsyncIterator, Iterable, List, Optional, Tuple, Union
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any
 
 import anyio
 from anyio.abc import SocketAttribute
@@ -63,7 +64,7 @@ class Websocket:
         self._receiver = Receiver(connection, transport, settings, logger, anyio.current_time(), events)
         self._debug = logger.isEnabledFor(logging.DEBUG)
         # Held while a message is sent from an iterable of fragments.
-        self._fragmenting: Optional[SendLock] = None
+        self._fragmenting: SendLock | None = None
 
     def _start(self) -> None:
         """Hand the open connection to its transport, which services it from now on."""
@@ -72,27 +73,27 @@ class Websocket:
     # -- what the connection is ----------------------------------------------
 
     @property
-    def subprotocol(self) -> Optional[str]:
+    def subprotocol(self) -> str | None:
         """The subprotocol the handshake agreed on, or None."""
         return self._conn.subprotocol
 
     @property
-    def compression(self) -> Optional[PerMessageDeflate]:
+    def compression(self) -> PerMessageDeflate | None:
         """The permessage-deflate parameters the handshake agreed on, or None (uncompressed)."""
         return self._conn.compression
 
     @property
-    def request(self) -> Optional[Request]:
+    def request(self) -> Request | None:
         """The opening request (received by a server, sent by a client)."""
         return self._conn.request
 
     @property
-    def request_headers(self) -> List[Tuple[bytes, bytes]]:
+    def request_headers(self) -> list[tuple[bytes, bytes]]:
         request = self._conn.request
         return list(request.extra_headers) if request is not None else []
 
     @property
-    def response_headers(self) -> List[Tuple[bytes, bytes]]:
+    def response_headers(self) -> list[tuple[bytes, bytes]]:
         """Extra headers of the 101 response (as received by a client, or sent by a server)."""
         return list(self._conn.response_headers)
 
@@ -119,7 +120,7 @@ class Websocket:
         return self._conn.state is ConnectionState.CLOSED
 
     @property
-    def close_code(self) -> Optional[int]:
+    def close_code(self) -> int | None:
         """How the connection ended (None while it is open).
 
         The peer's close code (1005 if its close frame had none), or the one
@@ -129,7 +130,7 @@ class Websocket:
         return self._conn.close_code if self.closed else None
 
     @property
-    def close_reason(self) -> Optional[str]:
+    def close_reason(self) -> str | None:
         return self._conn.close_reason if self.closed else None
 
     @property
@@ -182,7 +183,7 @@ class Websocket:
     # -- sending -----------------------------------------------------------------
 
     async def send(
-        self, data: Union[Data, Iterable[Data], AsyncIterable[Data]], final: bool = True
+        self, data: Data | Iterable[Data] | AsyncIterable[Data], final: bool = True
     ) -> None:
         """Send a text (``str``) or binary message.
 
@@ -219,12 +220,12 @@ class Websocket:
                 self._lost()  # see _write
             raise
 
-    async def _send_fragments(self, fragments: Union[Iterable[Data], AsyncIterable[Data]]) -> None:
+    async def _send_fragments(self, fragments: Iterable[Data] | AsyncIterable[Data]) -> None:
         """One message from an iterable of fragments, each sent as it comes (one ahead, to mark the last)."""
         if isinstance(fragments, AsyncIterable):
             iterator: Any = fragments.__aiter__()
 
-            async def following() -> Optional[Data]:
+            async def following() -> Data | None:
                 try:
                     return await iterator.__anext__()  # type: ignore[no-any-return]
                 except StopAsyncIteration:
@@ -233,7 +234,7 @@ class Websocket:
         elif isinstance(fragments, Iterable) and not isinstance(fragments, (dict, set, frozenset)):
             sync_iterator = iter(fragments)
 
-            async def following() -> Optional[Data]:
+            async def following() -> Data | None:
                 return next(sync_iterator, None)
 
         else:
@@ -265,7 +266,7 @@ class Websocket:
                         await self.close(1011, "message could not be finished")
                 raise
 
-    async def ping(self, payload: Optional[bytes] = None) -> float:
+    async def ping(self, payload: bytes | None = None) -> float:
         """Send a ping and wait for its pong; returns the round trip in seconds.
 
         The pong is picked up by the connection's servicing, whether or
@@ -316,7 +317,7 @@ class Websocket:
 
     # -- closing -----------------------------------------------------------------
 
-    async def close(self, code: Optional[int] = 1000, reason: str = "") -> None:
+    async def close(self, code: int | None = 1000, reason: str = "") -> None:
         """Close the connection with the close handshake.
 
         Sends a close frame and waits, at most ``close_timeout`` seconds in
@@ -373,7 +374,7 @@ class Websocket:
                 await self._transport.aclose()
                 receiver.finished()
 
-    async def __aenter__(self) -> "Websocket":
+    async def __aenter__(self) -> Websocket:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:

@@ -21,14 +21,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from asyncwebsockets import _speedups  # noqa: E402
 
-Result = Dict[str, Dict[str, Optional[float]]]
+Result = dict[str, dict[str, float | None]]
 
 # -- timing -------------------------------------------------------------------
 
@@ -46,9 +47,9 @@ def measure(fn: Callable[[], int], budget: float) -> float:
             return done / (now - start)
 
 
-def median_rates(cases: Dict[str, Callable[[], int]], rounds: int, budget: float) -> Dict[str, float]:
+def median_rates(cases: dict[str, Callable[[], int]], rounds: int, budget: float) -> dict[str, float]:
     """Interleave the libraries, ``rounds`` times; the median rate of each."""
-    rates: Dict[str, List[float]] = {name: [] for name in cases}
+    rates: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(rounds):
         for name, fn in cases.items():
             rates[name].append(measure(fn, budget))
@@ -75,7 +76,7 @@ void mask_avx2(unsigned char *buf, size_t n, const unsigned char *key) {
 """
 
 
-def avx2_reference() -> Optional[Callable[[bytearray, bytes], Callable[[], None]]]:
+def avx2_reference() -> Callable[[bytearray, bytes], Callable[[], None]] | None:
     """A plain AVX2 loop compiled here with -mavx2: the yardstick for in-place masking."""
     if os.environ.get("CC", "gcc") == "false":
         return None
@@ -101,7 +102,7 @@ def avx2_reference() -> Optional[Callable[[bytearray, bytes], Callable[[], None]
     return bind
 
 
-def bench_mask(sizes: List[int], rounds: int, budget: float) -> Result:
+def bench_mask(sizes: list[int], rounds: int, budget: float) -> Result:
     key = os.urandom(4)
     ours_c = _speedups.COMPILED["mask"] if _speedups.COMPILED else None
     ours_py = _speedups.PURE["mask"]
@@ -127,7 +128,7 @@ def bench_mask(sizes: List[int], rounds: int, budget: float) -> Result:
 
         target_address = ctypes.addressof(ctypes.c_char.from_buffer(copy_target))
         memmove = ctypes.memmove
-        cases: Dict[str, Callable[[], int]] = {
+        cases: dict[str, Callable[[], int]] = {
             # memcpy into a preallocated buffer: the physical reference (its
             # ctypes call costs ~0.2 us, which dominates below 1 KiB).
             "memcpy": loop(lambda: memmove(target_address, data, size)),
@@ -150,11 +151,11 @@ def bench_mask(sizes: List[int], rounds: int, budget: float) -> Result:
 # -- parsing ------------------------------------------------------------------
 
 
-def make_frames(size: int, count: int, fragments: int = 1) -> List[bytes]:
+def make_frames(size: int, count: int, fragments: int = 1) -> list[bytes]:
     """Client frames (masked, as a server receives them) in 64 KiB socket reads."""
     writer = _speedups.PURE["frames"].FrameWriter(mask=True)
     payload = os.urandom(size) if size > 16 else b"sixteen bytes!!!"[:size]
-    frames: List[bytes] = []
+    frames: list[bytes] = []
     for _ in range(count):
         if fragments == 1:
             frames.append(writer.frame(2 if size > 16 else 1, payload))
@@ -168,10 +169,10 @@ def make_frames(size: int, count: int, fragments: int = 1) -> List[bytes]:
     return [data[i : i + chunk] for i in range(0, len(data), chunk)]
 
 
-def parse_cases(chunks: List[bytes], messages: int) -> Dict[str, Callable[[], int]]:
-    cases: Dict[str, Callable[[], int]] = {}
+def parse_cases(chunks: list[bytes], messages: int) -> dict[str, Callable[[], int]]:
+    cases: dict[str, Callable[[], int]] = {}
 
-    def ours(modules: Dict[str, Any]) -> Callable[[], int]:
+    def ours(modules: dict[str, Any]) -> Callable[[], int]:
         reader_cls = modules["frames"].FrameReader
 
         def run() -> int:
@@ -259,7 +260,7 @@ def parse_cases(chunks: List[bytes], messages: int) -> Dict[str, Callable[[], in
 
 
 def bench_parse(quick: bool, rounds: int, budget: float) -> Result:
-    specs: List[Tuple[str, int, int, int]] = [
+    specs: list[tuple[str, int, int, int]] = [
         ("16 B text", 16, 4000, 1),
         ("256 B binary", 256, 2000, 1),
         ("64 KiB binary", 65536, 64, 1),
@@ -277,9 +278,9 @@ def bench_serialize(rounds: int, budget: float) -> Result:
     for label, size in [("16 B", 16), ("256 B", 256), ("64 KiB", 65536)]:
         payload = os.urandom(size)
         reps = 200 if size < 1000 else 20
-        cases: Dict[str, Callable[[], int]] = {}
+        cases: dict[str, Callable[[], int]] = {}
 
-        def ours(modules: Dict[str, Any]) -> Callable[[], int]:
+        def ours(modules: dict[str, Any]) -> Callable[[], int]:
             writer = modules["frames"].FrameWriter(mask=True)
 
             def run() -> int:
@@ -323,16 +324,16 @@ def bench_serialize(rounds: int, budget: float) -> Result:
 # -- report -------------------------------------------------------------------
 
 
-def ratio(results: Result, row: str, a: str, b: str) -> Optional[float]:
+def ratio(results: Result, row: str, a: str, b: str) -> float | None:
     values = results.get(row, {})
     if values.get(a) is None or not values.get(b):
         return None
     return values[a] / values[b]  # type: ignore[operator]
 
 
-def targets(mask: Result, parse: Result) -> List[Tuple[str, Optional[float], float]]:
+def targets(mask: Result, parse: Result) -> list[tuple[str, float | None, float]]:
     """(description, measured ratio, required ratio) for each target."""
-    out: List[Tuple[str, Optional[float], float]] = []
+    out: list[tuple[str, float | None, float]] = []
     for row in ("16 B text", "256 B binary"):
         out.append((f"parse {row}: compiled / wsproto", ratio(parse, row, "ours", "wsproto"), 10.0))
         out.append((f"parse {row}: compiled / websockets", ratio(parse, row, "ours", "websockets"), 3.0))
@@ -351,7 +352,7 @@ def targets(mask: Result, parse: Result) -> List[Tuple[str, Optional[float], flo
 
 
 def table(title: str, results: Result, unit: str) -> str:
-    columns: List[str] = []
+    columns: list[str] = []
     for values in results.values():
         for name in values:
             if name not in columns:

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -54,7 +54,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def start_server(lib: str) -> Tuple[subprocess.Popen[bytes], int]:
+def start_server(lib: str) -> tuple[subprocess.Popen[bytes], int]:
     port_file = tempfile.mktemp(prefix="echo-port-")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, __file__, "--serve", lib, "--port-file", port_file], env=env)
@@ -69,7 +69,7 @@ def start_server(lib: str) -> Tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-def run_client(lib: str, port: int, size: int, mode: str, seconds: float, conns: int, server_pid: int) -> Optional[Dict[str, Any]]:
+def run_client(lib: str, port: int, size: int, mode: str, seconds: float, conns: int, server_pid: int) -> dict[str, Any] | None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     before = cpu_seconds(server_pid)
     args = [sys.executable, __file__, "--client", lib, "--url", f"ws://127.0.0.1:{port}/", "--size", str(size)]
@@ -81,7 +81,7 @@ def run_client(lib: str, port: int, size: int, mode: str, seconds: float, conns:
     if out.returncode != 0:
         sys.stderr.write(f"{lib} client failed: {out.stderr[-2000:]}\n")
         return None
-    result: Dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["server_cpu"] = cpu_seconds(server_pid) - before
     return result
 
@@ -102,9 +102,9 @@ def client_main(args: argparse.Namespace) -> None:
     print(json.dumps(summary))
 
 
-def bench(libs: List[str], cases: List[Tuple[str, str, int]], rounds: int, seconds: float) -> Dict[str, Dict[str, Dict[str, Any]]]:
+def bench(libs: list[str], cases: list[tuple[str, str, int]], rounds: int, seconds: float) -> dict[str, dict[str, dict[str, Any]]]:
     """results[case][lib] = medians over rounds."""
-    raw: Dict[str, Dict[str, List[Dict[str, Any]]]] = {}
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for round_no in range(rounds):
         for lib in libs:
             proc, port = start_server(lib)
@@ -119,10 +119,10 @@ def bench(libs: List[str], cases: List[Tuple[str, str, int]], rounds: int, secon
             finally:
                 proc.kill()
                 proc.wait()
-    results: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     for case, by_lib in raw.items():
         for lib, runs in by_lib.items():
-            def med(key: str) -> Optional[float]:
+            def med(key: str) -> float | None:
                 values = [r[key] for r in runs if r.get(key) is not None]
                 return statistics.median(values) if values else None
 
@@ -137,20 +137,20 @@ def bench(libs: List[str], cases: List[Tuple[str, str, int]], rounds: int, secon
     return results
 
 
-def targets(results: Dict[str, Dict[str, Dict[str, Any]]]) -> List[Tuple[str, Optional[float], float]]:
-    def rate(case: str, lib: str) -> Optional[float]:
+def targets(results: dict[str, dict[str, dict[str, Any]]]) -> list[tuple[str, float | None, float]]:
+    def rate(case: str, lib: str) -> float | None:
         value = results.get(case, {}).get(lib)
         return value["msgs_per_s"] if value else None
 
-    def ratio(case: str, a: str, b: str) -> Optional[float]:
+    def ratio(case: str, a: str, b: str) -> float | None:
         x, y = rate(case, a), rate(case, b)
         return x / y if x and y else None
 
-    def best_asyncio_peer(case: str) -> Optional[str]:
+    def best_asyncio_peer(case: str) -> str | None:
         rates = [(rate(case, lib), lib) for lib in ASYNCIO_PEERS if rate(case, lib)]
         return max(rates)[1] if rates else None
 
-    out: List[Tuple[str, Optional[float], float]] = []
+    out: list[tuple[str, float | None, float]] = []
     for case in results:
         if case.startswith("pipelined, 1 conn"):
             out.append((f"{case}: ours-asyncio / aiohttp", ratio(case, "ours-asyncio", "aiohttp"), 1.0))
@@ -178,7 +178,7 @@ def targets(results: Dict[str, Dict[str, Dict[str, Any]]]) -> List[Tuple[str, Op
     return out
 
 
-def render(results: Dict[str, Dict[str, Dict[str, Any]]], libs: List[str]) -> str:
+def render(results: dict[str, dict[str, dict[str, Any]]], libs: list[str]) -> str:
     lines = ["### Echo throughput (messages/s; p50 round trip in µs for latency mode)", ""]
     lines.append("| case | " + " | ".join(libs) + " |")
     lines.append("|---" * (len(libs) + 1) + "|")

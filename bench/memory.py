@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -77,7 +77,7 @@ def client_main(args: argparse.Namespace) -> None:
     anyio.run(main)
 
 
-def measure(lib: str, connections: int, echo_rounds: int) -> Dict[str, Any]:
+def measure(lib: str, connections: int, echo_rounds: int) -> dict[str, Any]:
     server, port = start_server(lib)
     try:
         time.sleep(0.5)
@@ -132,7 +132,7 @@ def main() -> None:
         import peers
 
         peers.fetch_original()
-    results: Dict[str, Dict[str, Any]] = {}
+    results: dict[str, dict[str, Any]] = {}
     for lib in args.libs.split(","):
         results[lib] = measure(lib, args.connections, args.echo)
         print(lib, results[lib], flush=True)

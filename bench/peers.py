@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable, Dict, List
+from collections.abc import Callable
+from typing import Any
 
 WINDOW = 100
 MAX = 64 << 20
@@ -28,10 +29,10 @@ def _write_port(port_file: str, port: int) -> None:
 # -- shared client driver for awaitable send/recv APIs ------------------------
 
 
-async def _drive_asyncio(connect: Callable[[], Any], send: Any, recv: Any, close: Any, size: int, mode: str, seconds: float, conns: int) -> Dict[str, Any]:
+async def _drive_asyncio(connect: Callable[[], Any], send: Any, recv: Any, close: Any, size: int, mode: str, seconds: float, conns: int) -> dict[str, Any]:
     payload = b"x" * size
     connections = [await connect() for _ in range(conns)]
-    rtts: List[float] = []
+    rtts: list[float] = []
     counts = [0] * conns
     stop_at = time.perf_counter() + seconds
 
@@ -128,16 +129,16 @@ def serve_ours_0x_api(port_file: str, backend: str) -> None:
     anyio.run(main, backend=backend)
 
 
-def client_ours(url: str, size: int, mode: str, seconds: float, conns: int, backend: str) -> Dict[str, Any]:
+def client_ours(url: str, size: int, mode: str, seconds: float, conns: int, backend: str) -> dict[str, Any]:
     import anyio
 
     from asyncwebsockets import create_websocket
 
     payload = b"x" * size
 
-    async def main() -> Dict[str, Any]:
+    async def main() -> dict[str, Any]:
         connections = [await create_websocket(url, max_message_size=MAX, ping_interval=None) for _ in range(conns)]
-        rtts: List[float] = []
+        rtts: list[float] = []
         counts = [0] * conns
         stop_at = time.perf_counter() + seconds
 
@@ -214,7 +215,7 @@ def serve_websockets(port_file: str) -> None:
     asyncio.run(main())
 
 
-def client_websockets(url: str, size: int, mode: str, seconds: float, conns: int) -> Dict[str, Any]:
+def client_websockets(url: str, size: int, mode: str, seconds: float, conns: int) -> dict[str, Any]:
     from websockets.asyncio.client import connect
 
     async def open_() -> Any:
@@ -261,10 +262,10 @@ def serve_aiohttp(port_file: str) -> None:
     asyncio.run(main())
 
 
-def client_aiohttp(url: str, size: int, mode: str, seconds: float, conns: int) -> Dict[str, Any]:
+def client_aiohttp(url: str, size: int, mode: str, seconds: float, conns: int) -> dict[str, Any]:
     import aiohttp
 
-    async def main() -> Dict[str, Any]:
+    async def main() -> dict[str, Any]:
         async with aiohttp.ClientSession() as session:
 
             async def open_() -> Any:
@@ -306,7 +307,7 @@ def serve_picows(port_file: str) -> None:
     asyncio.run(main())
 
 
-def client_picows(url: str, size: int, mode: str, seconds: float, conns: int) -> Dict[str, Any]:
+def client_picows(url: str, size: int, mode: str, seconds: float, conns: int) -> dict[str, Any]:
     from picows import WSListener, WSMsgType, ws_connect
 
     class Client(WSListener):  # type: ignore[misc]
@@ -404,7 +405,7 @@ def serve_original(port_file: str) -> None:
     anyio.run(main)
 
 
-def client_original(url: str, size: int, mode: str, seconds: float, conns: int) -> Dict[str, Any]:
+def client_original(url: str, size: int, mode: str, seconds: float, conns: int) -> dict[str, Any]:
     original = _import_original()
 
     async def send(ws: Any, data: bytes) -> None:
@@ -444,16 +445,16 @@ def serve_trio_websocket(port_file: str) -> None:
     trio.run(main)
 
 
-def client_trio_websocket(url: str, size: int, mode: str, seconds: float, conns: int) -> Dict[str, Any]:
+def client_trio_websocket(url: str, size: int, mode: str, seconds: float, conns: int) -> dict[str, Any]:
     import trio
     from trio_websocket import connect_websocket_url
 
     payload = b"x" * size
 
-    async def main() -> Dict[str, Any]:
+    async def main() -> dict[str, Any]:
         async with trio.open_nursery() as nursery:
             connections = [await connect_websocket_url(nursery, url, max_message_size=MAX) for _ in range(conns)]
-            rtts: List[float] = []
+            rtts: list[float] = []
             counts = [0] * conns
             stop_at = time.perf_counter() + seconds
 
@@ -511,7 +512,7 @@ def client_trio_websocket(url: str, size: int, mode: str, seconds: float, conns:
     return trio.run(main)
 
 
-LIBRARIES: Dict[str, Dict[str, Any]] = {
+LIBRARIES: dict[str, dict[str, Any]] = {
     "ours-asyncio": {"serve": lambda f: serve_ours(f, "asyncio"), "client": lambda *a: client_ours(*a, "asyncio")},
     "ours-uvloop": {"serve": lambda f: serve_ours(f, "uvloop"), "client": lambda *a: client_ours(*a, "uvloop")},
     "ours-trio": {"serve": lambda f: serve_ours(f, "trio"), "client": lambda *a: client_ours(*a, "trio")},

@@ -23,7 +23,6 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv27"
@@ -72,7 +71,7 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30)
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def testee_env(impl: str) -> Dict[str, str]:
+def testee_env(impl: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("ASYNCWEBSOCKETS_NO_EXTENSIONS", None)
     if impl == "python":
@@ -80,7 +79,7 @@ def testee_env(impl: str) -> Dict[str, str]:
     return env
 
 
-def run_combination(mode: str, backend: str, impl: str, cases: List[str], exclude: List[str], wstest: Path, timeout: float) -> Path:
+def run_combination(mode: str, backend: str, impl: str, cases: list[str], exclude: list[str], wstest: Path, timeout: float) -> Path:
     agent = f"asyncwebsockets-{mode}-{backend}-{impl}"
     outdir = REPORTS / agent
     shutil.rmtree(outdir, ignore_errors=True)
@@ -88,7 +87,7 @@ def run_combination(mode: str, backend: str, impl: str, cases: List[str], exclud
     specs.mkdir(exist_ok=True)
     port = free_port()
     spec_file = specs / f"{agent}.json"
-    procs: List[subprocess.Popen[bytes]] = []
+    procs: list[subprocess.Popen[bytes]] = []
     started = time.monotonic()
     try:
         if mode == "server":
@@ -135,11 +134,11 @@ def run_combination(mode: str, backend: str, impl: str, cases: List[str], exclud
     return outdir / "index.json"
 
 
-def summarise(index: Path) -> Tuple[str, Dict[str, Counter[str]], List[Tuple[str, str, str]]]:
+def summarise(index: Path) -> tuple[str, dict[str, Counter[str]], list[tuple[str, str, str]]]:
     data = json.loads(index.read_text())
     (agent, results), = data.items()
-    sections: Dict[str, Counter[str]] = defaultdict(Counter)
-    notable: List[Tuple[str, str, str]] = []
+    sections: dict[str, Counter[str]] = defaultdict(Counter)
+    notable: list[tuple[str, str, str]] = []
     for case_id, result in results.items():
         verdict = result["behavior"]
         if result.get("behaviorClose") == "FAILED" or verdict == "WRONG CODE":
@@ -150,7 +149,7 @@ def summarise(index: Path) -> Tuple[str, Dict[str, Counter[str]], List[Tuple[str
     return agent, sections, sorted(notable, key=lambda row: [int(p) for p in row[0].split(".")])
 
 
-def table(agent: str, sections: Dict[str, Counter[str]]) -> str:
+def table(agent: str, sections: dict[str, Counter[str]]) -> str:
     lines = [f"#### {agent}", "", "| section | " + " | ".join(VERDICTS) + " |", "|---" * (len(VERDICTS) + 1) + "|"]
     for section in sorted(sections, key=int):
         counts = sections[section]
@@ -185,7 +184,7 @@ def main() -> None:
         else [(args.mode, args.backend, args.impl)]
     )
     failed = 0
-    out: List[str] = []
+    out: list[str] = []
     for mode, backend, impl in combos:
         index = run_combination(mode, backend, impl, cases, exclude, wstest, args.timeout)
         agent, sections, notable = summarise(index)

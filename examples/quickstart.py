@@ -1,6 +1,7 @@
 """A server and a client in one script: the shortest complete program."""
 
 import anyio
+
 from asyncwebsockets import open_websocket, serve
 
 

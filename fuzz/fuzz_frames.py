@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -30,12 +30,12 @@ IMPLEMENTATIONS = [m for m in (_speedups.COMPILED, _speedups.PURE) if m is not N
 LIMIT = 4096
 
 
-def run(modules: Any, data: bytes, cuts: List[int], masked: bool, reassemble: bool, inflate: bool) -> Tuple[Any, ...]:
+def run(modules: Any, data: bytes, cuts: list[int], masked: bool, reassemble: bool, inflate: bool) -> tuple[Any, ...]:
     inflater = MessageInflater() if inflate else None
     reader = modules["frames"].FrameReader(
         expect_masked=masked, max_message_size=LIMIT, reassemble=reassemble, inflater=inflater
     )
-    events: List[Any] = []
+    events: list[Any] = []
     error = None
     pos = 0
     try:

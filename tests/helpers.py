@@ -17,8 +17,9 @@ import random
 import socket
 import struct
 import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 import anyio
 import pytest
@@ -54,7 +55,7 @@ UNICODE = "ünïcødé ✓ 𝄞 中文 😀 \u2028 Ω"
 #: Multi-byte characters everywhere, so that reads and frames split them.
 LONG_TEXT = "é𝄞中a" * (BIG // 10)
 
-PAYLOADS: List[Any] = ["hello", "", UNICODE, LONG_TEXT, b"", b"\x00\xff\x80\x7f", BIG_BINARY]
+PAYLOADS: list[Any] = ["hello", "", UNICODE, LONG_TEXT, b"", b"\x00\xff\x80\x7f", BIG_BINARY]
 
 
 # -- frames and HTTP heads, by hand ------------------------------------------------------
@@ -67,7 +68,7 @@ KEY = bytes.fromhex("37fa213d")
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 #: A frame as read back: ``(fin, opcode, unmasked payload)``.
-Frame = Tuple[bool, int, bytes]
+Frame = tuple[bool, int, bytes]
 
 
 def mask(data: bytes, key: bytes) -> bytes:
@@ -85,8 +86,8 @@ def frame(
     *,
     fin: bool = True,
     rsv: int = 0,
-    key: Optional[bytes] = KEY,
-    length: Optional[int] = None,
+    key: bytes | None = KEY,
+    length: int | None = None,
 ) -> bytes:
     """One frame as drawn in RFC 6455 section 5.2; ``key=None`` leaves it unmasked.
 
@@ -110,7 +111,7 @@ def close_payload(code: int, reason: bytes = b"") -> bytes:
     return struct.pack("!H", code) + reason
 
 
-def take_frame(buf: bytearray, *, masked: Optional[bool]) -> Optional[Frame]:
+def take_frame(buf: bytearray, *, masked: bool | None) -> Frame | None:
     """Remove and return the first whole frame in ``buf``, unmasked; None if it is not all there.
 
     ``masked`` says whether the frame must be masked (None: either way).
@@ -142,12 +143,12 @@ def accept_key(key: bytes) -> bytes:
     return base64.b64encode(hashlib.sha1(key + GUID).digest())
 
 
-def head_of(response: bytes) -> Tuple[str, Dict[str, str]]:
+def head_of(response: bytes) -> tuple[str, dict[str, str]]:
     """The status or request line and the headers (lower-cased names) of an HTTP head."""
     head, sep, _ = response.partition(b"\r\n\r\n")
     assert sep
     first, *lines = head.decode("latin-1").split("\r\n")
-    headers: Dict[str, str] = {}
+    headers: dict[str, str] = {}
     for line in lines:
         name, _, value = line.partition(":")
         assert name.lower() not in headers
@@ -190,14 +191,14 @@ class MemoryByteStream(ByteStream):
         await self._receive.aclose()
 
 
-def memory_pipe(buffer: float = 64) -> Tuple[MemoryByteStream, MemoryByteStream]:
+def memory_pipe(buffer: float = 64) -> tuple[MemoryByteStream, MemoryByteStream]:
     """Two connected byte streams holding up to ``buffer`` unread writes each way."""
     a_send, b_receive = anyio.create_memory_object_stream[bytes](buffer)
     b_send, a_receive = anyio.create_memory_object_stream[bytes](buffer)
     return MemoryByteStream(a_send, a_receive), MemoryByteStream(b_send, b_receive)
 
 
-async def stream_pair(kind: str) -> Tuple[ByteStream, ByteStream]:
+async def stream_pair(kind: str) -> tuple[ByteStream, ByteStream]:
     if kind == "memory":
         return memory_pipe()
     if kind == "tcp":
@@ -268,7 +269,7 @@ class RawPeer:
     async def send_frame(self, opcode: int, payload: bytes = b"", **options: Any) -> None:
         await self.send(frame(opcode, payload, key=KEY if self.masks else None, **options))
 
-    async def read_frame(self) -> Optional[Frame]:
+    async def read_frame(self) -> Frame | None:
         """The next whole frame ``(fin, opcode, payload)``; None at EOF."""
         while True:
             got = take_frame(self.buffer, masked=not self.masks if self.strict else None)
@@ -277,7 +278,7 @@ class RawPeer:
             if not await self._more():
                 return None
 
-    async def read_close_code(self) -> Optional[int]:
+    async def read_close_code(self) -> int | None:
         """Read frames until the close frame; its code (1005 for none), or None at EOF."""
         while True:
             got = await self.read_frame()
@@ -286,7 +287,7 @@ class RawPeer:
             if got[1] == 8:
                 return int.from_bytes(got[2][:2], "big") if got[2] else 1005
 
-    async def read_to_eof(self) -> List[Frame]:
+    async def read_to_eof(self) -> list[Frame]:
         """Every frame until the other side closes the stream."""
         frames = []
         while True:
@@ -305,11 +306,11 @@ class RawPeer:
 
 @asynccontextmanager
 async def ws_pair(
-    kind: str = "memory", client: Optional[Dict[str, Any]] = None, server: Optional[Dict[str, Any]] = None
-) -> AsyncIterator[Tuple[Websocket, Websocket]]:
+    kind: str = "memory", client: dict[str, Any] | None = None, server: dict[str, Any] | None = None
+) -> AsyncIterator[tuple[Websocket, Websocket]]:
     """A client and a server Websocket connected to each other."""
     a, b = await stream_pair(kind)
-    accepted: List[Websocket] = []
+    accepted: list[Websocket] = []
 
     async def accept() -> None:
         accepted.append(await create_websocket_server(b, **(server or {})))
@@ -327,10 +328,10 @@ async def ws_pair(
 
 
 @asynccontextmanager
-async def ws_and_raw(kind: str = "memory", role: str = "client", **options: Any) -> AsyncIterator[Tuple[Websocket, RawPeer]]:
+async def ws_and_raw(kind: str = "memory", role: str = "client", **options: Any) -> AsyncIterator[tuple[Websocket, RawPeer]]:
     """One of ours (``role``) and a raw peer at the other end, past the handshake."""
     a, b = await stream_pair(kind)
-    made: List[Websocket] = []
+    made: list[Websocket] = []
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             if role == "client":
@@ -371,8 +372,8 @@ class Recorder:
     """
 
     def __init__(self) -> None:
-        self.messages: List[Any] = []
-        self.codes: List[Optional[int]] = []
+        self.messages: list[Any] = []
+        self.codes: list[int | None] = []
         self.done = anyio.Event()
 
     async def __call__(self, ws: Websocket) -> None:
@@ -402,7 +403,7 @@ async def start_ours(tg: anyio.abc.TaskGroup, handler: Handler, **options: Any) 
     return (await start(tg, handler, **options)).port
 
 
-async def raw_client(port: int, extra: bytes = b"", target: bytes = b"/") -> Tuple[RawPeer, bytes]:
+async def raw_client(port: int, extra: bytes = b"", target: bytes = b"/") -> tuple[RawPeer, bytes]:
     """A hand-driven client over TCP: send an upgrade request (and ``extra``); the peer and the response head."""
     raw = RawPeer(await anyio.connect_tcp("127.0.0.1", port), masks=True)
     with anyio.fail_after(10):
@@ -410,14 +411,14 @@ async def raw_client(port: int, extra: bytes = b"", target: bytes = b"/") -> Tup
     return raw, head
 
 
-async def raw_handshake(port: int, extra: bytes = b"") -> Tuple[SocketStream, bytes]:
+async def raw_handshake(port: int, extra: bytes = b"") -> tuple[SocketStream, bytes]:
     """A hand-driven client: send an upgrade request, return the stream and the response head."""
     raw, head = await raw_client(port, extra)
     assert not raw.buffer, "bytes behind the response head would be lost"
     return raw.stream, head.partition(b"\r\n\r\n")[0]  # type: ignore[return-value]
 
 
-async def read_close_code(stream: ByteStream) -> Optional[int]:
+async def read_close_code(stream: ByteStream) -> int | None:
     """Read frames (from either side) until a close frame; its code (None at EOF without one)."""
     with anyio.fail_after(10):
         return await RawPeer(stream, masks=True, strict=False).read_close_code()
@@ -441,8 +442,8 @@ class Peer:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.observed: "queue.Queue[Any]" = queue.Queue()
-        self._servers: List[Any] = []
+        self.observed: queue.Queue[Any] = queue.Queue()
+        self._servers: list[Any] = []
         self._thread = threading.Thread(target=self._main, name="websockets-peer", daemon=True)
         self._thread.start()
 
@@ -534,7 +535,7 @@ async def aiohttp_server(peer: Peer, handler: Any) -> int:
             raise
         return ws
 
-    async def start_app() -> Tuple[Any, int]:
+    async def start_app() -> tuple[Any, int]:
         app = web.Application()
         app.router.add_get("/", endpoint)
         runner = web.AppRunner(app, handle_signals=False)

@@ -20,7 +20,7 @@ import signal
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Dict, List
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -69,7 +69,7 @@ async def serve_assets(stream: anyio.abc.ByteStream) -> None:
             pass
 
 
-def browser_command(profile: Path, url: str) -> List[str]:
+def browser_command(profile: Path, url: str) -> list[str]:
     return [
         CHROMIUM,
         "--headless",
@@ -92,8 +92,8 @@ async def test_chromium_talks_to_our_server(codec: SimpleNamespace, tmp_path: Pa
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"no browser at {CHROMIUM}: install it with `bash .ci/install-browser.sh`")
 
-    seen: List[Any] = []
-    outcome: Dict[str, Any] = {}
+    seen: list[Any] = []
+    outcome: dict[str, Any] = {}
     finished = anyio.Event()
 
     async def main(ws: Websocket) -> None:

@@ -17,9 +17,10 @@ import socket
 import ssl
 import subprocess
 import sys
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any
 
 import anyio
 import pytest
@@ -37,7 +38,7 @@ BACKENDS = ["asyncio", "trio"]
 TIMEOUT = 10
 
 
-def environment() -> Dict[str, str]:
+def environment() -> dict[str, str]:
     """The tool's environment: this source tree, no inherited TLS trust settings."""
     env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -59,7 +60,7 @@ def spawn(*args: str) -> Any:
     )
 
 
-def run(*args: str, input: str = "") -> "subprocess.CompletedProcess[str]":  # noqa: A002
+def run(*args: str, input: str = "") -> subprocess.CompletedProcess[str]:  # noqa: A002
     """The tool without a terminal, its stdin from ``input``."""
     return subprocess.run(
         [sys.executable, "-m", "asyncwebsockets", *args],
@@ -109,7 +110,7 @@ def tls_context() -> ssl.SSLContext:
 
 
 @pytest.fixture(scope="module")
-def servers(tls_context: ssl.SSLContext) -> Iterator[Dict[str, str]]:
+def servers(tls_context: ssl.SSLContext) -> Iterator[dict[str, str]]:
     """Base URLs of a plain and a TLS server, both running in a thread."""
     with start_blocking_portal() as portal:
         plain_future, plain = portal.start_task(partial(serve, handler, "127.0.0.1", 0, only_allowed))
@@ -137,7 +138,7 @@ def no_traceback(text: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_type_ping_and_close(servers: Dict[str, str], backend: str) -> None:
+def test_type_ping_and_close(servers: dict[str, str], backend: str) -> None:
     child = spawn("connect", servers["ws"] + "/", "--backend", backend)
     child.expect("connected to ws://127.0.0.1:")
     child.sendline("hello there")
@@ -160,7 +161,7 @@ def test_type_ping_and_close(servers: Dict[str, str], backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_help_command(servers: Dict[str, str], backend: str) -> None:
+def test_help_command(servers: dict[str, str], backend: str) -> None:
     child = spawn("connect", servers["ws"] + "/", "--backend", backend)
     child.expect("connected")
     child.sendline("/help")
@@ -173,7 +174,7 @@ def test_help_command(servers: Dict[str, str], backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_ctrl_d_closes_with_1000(servers: Dict[str, str], backend: str) -> None:
+def test_ctrl_d_closes_with_1000(servers: dict[str, str], backend: str) -> None:
     child = spawn("connect", servers["ws"] + "/", "--backend", backend)
     child.expect("connected")
     child.sendline("one")
@@ -186,7 +187,7 @@ def test_ctrl_d_closes_with_1000(servers: Dict[str, str], backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_ctrl_c_exits_cleanly(servers: Dict[str, str], backend: str) -> None:
+def test_ctrl_c_exits_cleanly(servers: dict[str, str], backend: str) -> None:
     child = spawn("connect", servers["ws"] + "/", "--backend", backend)
     child.expect("connected")
     child.sendline("half typed")
@@ -200,7 +201,7 @@ def test_ctrl_c_exits_cleanly(servers: Dict[str, str], backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_server_closes(servers: Dict[str, str], backend: str) -> None:
+def test_server_closes(servers: dict[str, str], backend: str) -> None:
     """The tool says how the server closed and exits, without waiting for more typing."""
     child = spawn("connect", servers["ws"] + "/server-closes", "--backend", backend)
     child.expect("< closing now")
@@ -211,7 +212,7 @@ def test_server_closes(servers: Dict[str, str], backend: str) -> None:
 
 def test_options_reach_the_server(tls_context: ssl.SSLContext) -> None:
     """Headers, subprotocols, origin and compression are sent as asked."""
-    seen: List[Request] = []
+    seen: list[Request] = []
 
     async def record(request: Request) -> Any:
         seen.append(request)
@@ -253,7 +254,7 @@ def test_options_reach_the_server(tls_context: ssl.SSLContext) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_piped_input(servers: Dict[str, str], backend: str) -> None:
+def test_piped_input(servers: dict[str, str], backend: str) -> None:
     """Without a terminal it works as a filter: lines in, messages out on stdout, status on stderr."""
     tool = subprocess.Popen(
         [sys.executable, "-m", "asyncwebsockets", "connect", servers["ws"] + "/", "--backend", backend],
@@ -282,7 +283,7 @@ def test_piped_input(servers: Dict[str, str], backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_input_after_the_server_closed(servers: Dict[str, str], backend: str) -> None:
+def test_input_after_the_server_closed(servers: dict[str, str], backend: str) -> None:
     """Lines still arriving once the connection is over are dropped quietly."""
     result = run("connect", servers["ws"] + "/server-closes", "--backend", backend, input="more\n" * 100_000)
     no_traceback(result.stderr)
@@ -336,7 +337,7 @@ def test_how_messages_are_shown() -> None:
 # -- connect: failures, one line each -------------------------------------------------
 
 
-def one_line_error(result: "subprocess.CompletedProcess[str]", expected: str) -> None:
+def one_line_error(result: subprocess.CompletedProcess[str], expected: str) -> None:
     no_traceback(result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -346,7 +347,7 @@ def one_line_error(result: "subprocess.CompletedProcess[str]", expected: str) ->
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_refused_handshake(servers: Dict[str, str], backend: str) -> None:
+def test_refused_handshake(servers: dict[str, str], backend: str) -> None:
     result = run("connect", servers["ws"] + "/forbidden", "--backend", backend)
     one_line_error(result, "server refused the handshake: HTTP 403 Forbidden: no entry")
     assert result.returncode == 1
@@ -398,7 +399,7 @@ def test_invalid_uri() -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_tls_failure_and_insecure(servers: Dict[str, str], backend: str) -> None:
+def test_tls_failure_and_insecure(servers: dict[str, str], backend: str) -> None:
     """An unknown authority is a one-line TLS error; ``--insecure`` connects anyway."""
     url = servers["wss"] + "/"
     result = run("connect", url, "--backend", backend)
@@ -487,7 +488,7 @@ def test_serve_port_in_use() -> None:
 # -- the sessions shown in the how-to ----------------------------------------------------------
 
 
-def howto_sessions() -> List[List[str]]:
+def howto_sessions() -> list[list[str]]:
     """The shell sessions of docs/howto.rst's "Trying a server from the shell", line by line."""
     text = (ROOT / "docs" / "howto.rst").read_text()
     section = text.split("\nTrying a server from the shell\n", 1)[1].split("\n.. _", 1)[0]
@@ -500,7 +501,7 @@ def shown(line: str) -> str:
     return re.sub(r"\d+", r"\\d+", re.escape(line))
 
 
-def test_howto_client_session(servers: Dict[str, str]) -> None:
+def test_howto_client_session(servers: dict[str, str]) -> None:
     """The client session in the how-to, typed again: the tool answers as shown."""
     session = howto_sessions()[0]
     assert session[0] == "$ python -m asyncwebsockets connect ws://127.0.0.1:8765/"
@@ -532,7 +533,7 @@ def test_howto_server_session() -> None:
     assert finished(child).exitstatus == 0
 
 
-def test_howto_errors(servers: Dict[str, str], closed_port: int) -> None:
+def test_howto_errors(servers: dict[str, str], closed_port: int) -> None:
     """The failures shown in the how-to, but the web server's (which test_refused_handshake covers)."""
     session = iter(howto_sessions()[2])
     checked = 0
@@ -554,7 +555,7 @@ def test_howto_errors(servers: Dict[str, str], closed_port: int) -> None:
 
 
 @pytest.mark.parametrize("args", [[], ["connect"], ["serve"]])
-def test_help(args: List[str]) -> None:
+def test_help(args: list[str]) -> None:
     result = run(*args, "--help")
     assert result.returncode == 0
     assert result.stdout.startswith("usage: python -m asyncwebsockets")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
+from collections.abc import Iterator
 from types import SimpleNamespace
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any
 
 import anyio
 import pytest
@@ -50,9 +51,9 @@ class FakeNetwork:
     """Where the client asked to connect, and the raw peers it reached instead."""
 
     def __init__(self) -> None:
-        self.calls: List[Dict[str, Any]] = []
-        self.peers: List[RawPeer] = []
-        self.connected: Optional[anyio.Event] = None
+        self.calls: list[dict[str, Any]] = []
+        self.peers: list[RawPeer] = []
+        self.connected: anyio.Event | None = None
 
     def connect(self, host: str, port: int, **tls: Any) -> Any:
         self.calls.append({"host": host, "port": port, **tls})
@@ -71,7 +72,7 @@ def network(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNetwork]:
     async def connect_tcp(host: str, port: int, **kwargs: Any) -> Any:
         return fake.connect(host, port, **kwargs)
 
-    async def connect_asyncio(host: str, port: int, context: Optional[ssl.SSLContext], server_hostname: Optional[str]) -> Any:
+    async def connect_asyncio(host: str, port: int, context: ssl.SSLContext | None, server_hostname: str | None) -> Any:
         return fake.connect(host, port, ssl_context=context, tls_hostname=server_hostname)
 
     monkeypatch.setattr(anyio, "connect_tcp", connect_tcp)
@@ -79,9 +80,9 @@ def network(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNetwork]:
     yield fake
 
 
-async def handshake_via(network: FakeNetwork, url: str, **options: Any) -> Tuple[Websocket, Dict[str, Any], str, Dict[str, str]]:
+async def handshake_via(network: FakeNetwork, url: str, **options: Any) -> tuple[Websocket, dict[str, Any], str, dict[str, str]]:
     """Connect to ``url`` through the fake network; the socket, the connect call and the request head."""
-    heads: List[bytes] = []
+    heads: list[bytes] = []
     network.connected = anyio.Event()
 
     async def answer() -> None:
@@ -175,7 +176,7 @@ async def test_basic_auth_from_url(network: FakeNetwork, userinfo: str, credenti
 
 
 async def test_basic_auth_over_tcp(codec: SimpleNamespace) -> None:
-    seen: List[Request] = []
+    seen: list[Request] = []
 
     async def remember(request: Request) -> bool:
         seen.append(request)
@@ -208,7 +209,7 @@ def _ipv6_loopback() -> bool:
 async def test_ipv6_literal_url(codec: SimpleNamespace) -> None:
     from asyncwebsockets import serve
 
-    hosts: List[str] = []
+    hosts: list[str] = []
 
     async def host_header(ws: Websocket) -> None:
         assert ws.request is not None
@@ -267,7 +268,7 @@ async def test_bad_urls_fail_before_io(network: FakeNetwork, url: str) -> None:
         ("ws://127.0.0.1:1/", {"compression": "brotli"}),  # no such extension
     ],
 )
-async def test_contradictions_fail_before_io(network: FakeNetwork, url: str, options: Dict[str, Any]) -> None:
+async def test_contradictions_fail_before_io(network: FakeNetwork, url: str, options: dict[str, Any]) -> None:
     with pytest.raises(ValueError) as info:
         await create_websocket(url, **options)
     assert not isinstance(info.value, ConnectionError)
@@ -377,7 +378,7 @@ async def test_rejection_details_reach_the_client() -> None:
     assert (b"www-authenticate", b'Basic realm="x"') in info.value.headers
 
 
-async def answer_close(raw: RawPeer, codes: List[Optional[int]]) -> None:
+async def answer_close(raw: RawPeer, codes: list[int | None]) -> None:
     """Be a server at the end: echo the client's close frame, then close the connection."""
     code = await raw.read_close_code()
     codes.append(code)
@@ -402,8 +403,8 @@ async def answer_close(raw: RawPeer, codes: List[Optional[int]]) -> None:
 async def test_client_on_a_stream_host_and_target(codec: SimpleNamespace, addr: Any, path: str, host: str, target: str) -> None:
     ours, theirs = memory_pipe()
     raw = RawPeer(theirs, masks=False)
-    heads: List[bytes] = []
-    codes: List[Optional[int]] = []
+    heads: list[bytes] = []
+    codes: list[int | None] = []
 
     async def accept() -> None:
         heads.append(await raw.accept())

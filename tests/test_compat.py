@@ -8,8 +8,9 @@ backends and with both codecs.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
-from typing import Any, Awaitable, Callable, List
+from typing import Any
 
 import anyio
 import pytest
@@ -83,7 +84,7 @@ async def test_documented_reply_pattern(codec: SimpleNamespace) -> None:
     async def body(port: int) -> None:
         async with open_websocket(f"ws://127.0.0.1:{port}/") as websocket:
             await websocket.send("Thanks for saying 'hi'!")
-            seen: List[Any] = []
+            seen: list[Any] = []
             async for evt in websocket:
                 # "filter for Message instances, and discern between strings
                 # and bytes by checking the type of the .data attribute"
@@ -275,7 +276,7 @@ async def test_server_side_errors_are_connection_errors() -> None:
 
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    errors: List[BaseException] = []
+    errors: list[BaseException] = []
     done = anyio.Event()
 
     async def handle(s: Any) -> None:

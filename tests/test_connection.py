@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import struct
 from types import SimpleNamespace
-from typing import List, Optional, Tuple
 
 import pytest
 from wsproto.events import (
@@ -33,7 +32,7 @@ from asyncwebsockets.exceptions import (
 from .helpers import accept_key, frame, head_of, mask
 
 
-def parse_frames(data: bytes) -> Tuple[List[Tuple[bool, int, bytes]], bytes]:
+def parse_frames(data: bytes) -> tuple[list[tuple[bool, int, bytes]], bytes]:
     """Split bytes into complete frames ``(fin, opcode, unmasked payload)``; returns the rest too."""
     frames = []
     while len(data) >= 2:
@@ -55,7 +54,7 @@ def parse_frames(data: bytes) -> Tuple[List[Tuple[bool, int, bytes]], bytes]:
     return frames, data
 
 
-def close_code_of(data: bytes) -> Optional[int]:
+def close_code_of(data: bytes) -> int | None:
     """The code in the one close frame that ``data`` holds (1005 for none)."""
     frames, rest = parse_frames(data)
     assert not rest and [opcode for _, opcode, _ in frames] == [8]
@@ -63,7 +62,7 @@ def close_code_of(data: bytes) -> Optional[int]:
     return struct.unpack("!H", payload[:2])[0] if payload else 1005
 
 
-def pair(codec: SimpleNamespace, **options: object) -> Tuple[Connection, Connection]:
+def pair(codec: SimpleNamespace, **options: object) -> tuple[Connection, Connection]:
     client = Connection(ConnectionType.CLIENT, **options)  # type: ignore[arg-type]
     server = Connection(ConnectionType.SERVER, **options)  # type: ignore[arg-type]
     request = client.initiate("example.com:8080", "/chat?room=1", subprotocols=["v2", "v1"], extra_headers=[("X-Token", "t")])

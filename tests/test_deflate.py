@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import zlib
 from types import SimpleNamespace
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 import anyio
 import pytest
@@ -51,14 +51,14 @@ HELLO = bytes.fromhex("f248cdc9c90700")
 HELLO_AGAIN = bytes.fromhex("f200110000")
 
 
-def reader(codec: SimpleNamespace, inflater: Optional[MessageInflater] = None, **options: Any) -> Any:
+def reader(codec: SimpleNamespace, inflater: MessageInflater | None = None, **options: Any) -> Any:
     """A server's reader (the frames it reads are masked) that inflates compressed messages."""
     return codec.frames.FrameReader(
         expect_masked=True, inflater=MessageInflater() if inflater is None else inflater, **options
     )
 
 
-def failure(read: Any, data: bytes) -> Tuple[int, List[Any]]:
+def failure(read: Any, data: bytes) -> tuple[int, list[Any]]:
     with pytest.raises(ProtocolError) as info:
         read.feed(data)
     return info.value.code, info.value.events
@@ -218,7 +218,7 @@ def test_large_compressed_frames_in_pieces(codec: SimpleNamespace) -> None:
     expected = [noise, b"p", prose.decode(), noise[:100_000], noise[:30_000]]
     for step in (999, 4096, 65536, len(wire)):
         read = reader(codec, max_message_size=None)
-        events: List[Any] = []
+        events: list[Any] = []
         for start in range(0, len(wire), step):
             events += read.feed(wire[start : start + step])
         assert [getattr(e, "data", getattr(e, "payload", None)) for e in events] == expected
@@ -344,7 +344,7 @@ def test_allowed_rsv_without_inflater_passes_payload_through(codec: SimpleNamesp
 # -- the connection ------------------------------------------------------------------
 
 
-def open_pair(client_settings: PerMessageDeflate, server_settings: PerMessageDeflate) -> Tuple[Connection, Connection]:
+def open_pair(client_settings: PerMessageDeflate, server_settings: PerMessageDeflate) -> tuple[Connection, Connection]:
     client = Connection(ConnectionType.CLIENT, compression=client_settings)
     server = Connection(ConnectionType.SERVER, compression=server_settings)
     server.receive_data(client.initiate("example.com", "/"))
@@ -412,7 +412,7 @@ messages = st.tuples(
 )
 
 
-def _wire(items: List[Tuple[bytes, int, bool, List[int], bytes]], no_context: bool) -> bytes:
+def _wire(items: list[tuple[bytes, int, bool, list[int], bytes]], no_context: bool) -> bytes:
     deflater = MessageDeflater(no_context_takeover=no_context)
     out = []
     for data, opcode, compressed, cuts, garbage in items:
@@ -436,11 +436,11 @@ def _wire(items: List[Tuple[bytes, int, bool, List[int], bytes]], no_context: bo
     return b"".join(out)
 
 
-def _outcome(modules: Any, data: bytes, cuts: List[int], no_context: bool, **options: Any) -> Tuple[Any, ...]:
+def _outcome(modules: Any, data: bytes, cuts: list[int], no_context: bool, **options: Any) -> tuple[Any, ...]:
     read = modules["frames"].FrameReader(
         expect_masked=True, inflater=MessageInflater(no_context_takeover=no_context), **options
     )
-    events: List[Any] = []
+    events: list[Any] = []
     error = None
     pos = 0
     try:
@@ -464,10 +464,10 @@ def _outcome(modules: Any, data: bytes, cuts: List[int], no_context: bool, **opt
     st.booleans(),
 )
 def test_implementations_agree(
-    items: List[Tuple[bytes, int, bool, List[int], bytes]],
-    cuts: List[int],
+    items: list[tuple[bytes, int, bool, list[int], bytes]],
+    cuts: list[int],
     no_context: bool,
-    max_size: Optional[int],
+    max_size: int | None,
     reassemble: bool,
 ) -> None:
     wire = _wire(items, no_context)
@@ -492,7 +492,7 @@ def test_implementations_agree(
 @pytest.mark.anyio
 async def test_concurrent_senders_keep_the_compressed_stream_in_order(codec: SimpleNamespace) -> None:
     """With context takeover each message depends on the previous ones: frames must go out in compression order."""
-    received: List[Any] = []
+    received: list[Any] = []
     done = anyio.Event()
 
     async def collect(ws: Websocket) -> None:

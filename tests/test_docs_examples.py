@@ -25,9 +25,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -39,17 +39,17 @@ BOTH = ("asyncio", "trio")
 
 @dataclass(frozen=True)
 class Case:
-    expected: List[str]
-    backends: Tuple[str, ...] = BOTH
+    expected: list[str]
+    backends: tuple[str, ...] = BOTH
     #: For ``main(url)`` clients: "ws" or "wss".
-    scheme: Optional[str] = None
+    scheme: str | None = None
     #: Extra requirements, skipped where missing.
-    needs: Tuple[str, ...] = field(default_factory=tuple)
+    needs: tuple[str, ...] = field(default_factory=tuple)
     #: A real Redis server, started for the example (skipped without redis-server).
     redis: bool = False
 
 
-CASES: Dict[str, Case] = {
+CASES: dict[str, Case] = {
     "first_client.py": Case(
         ["The server said: Hello, server!", "Connection closed with code 1000"], scheme="wss"
     ),
@@ -253,11 +253,11 @@ anyio.run(run, backend=backend)
 """
 
 
-def example_files() -> List[str]:
+def example_files() -> list[str]:
     return sorted(p.name for p in EXAMPLES.glob("*.py"))
 
 
-def rst_files() -> List[Path]:
+def rst_files() -> list[Path]:
     return sorted(p for p in DOCS.rglob("*.rst") if "_build" not in p.parts)
 
 
@@ -288,7 +288,7 @@ def test_no_python_outside_tested_examples() -> None:
 
 
 @pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, str]:
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A throwaway authority installed as the system one, and a server certificate from it."""
     trustme = pytest.importorskip("trustme")
     directory = tmp_path_factory.mktemp("tls")

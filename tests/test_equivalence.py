@@ -8,7 +8,7 @@ but missing.
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -54,7 +54,7 @@ def corrupt(data: bytes, where: int, byte: int) -> bytes:
     st.one_of(st.binary(max_size=200), utf8_text, st.builds(corrupt, utf8_text, st.integers(0, 500), st.integers(0, 255))),
     st.lists(st.integers(1, 50), max_size=10),
 )
-def test_utf8(data: bytes, cuts: List[int]) -> None:
+def test_utf8(data: bytes, cuts: list[int]) -> None:
     assert C["utf8"].is_utf8(data) == P["utf8"].is_utf8(data)
     compiled, pure = C["utf8"].Utf8Validator(), P["utf8"].Utf8Validator()
     pos = 0
@@ -65,7 +65,7 @@ def test_utf8(data: bytes, cuts: List[int]) -> None:
     assert compiled.feed(data[pos:], True) == pure.feed(data[pos:], True)
 
 
-def _frame(opcode: int, payload: bytes, fin: bool, rsv: int, key: Optional[bytes]) -> bytes:
+def _frame(opcode: int, payload: bytes, fin: bool, rsv: int, key: bytes | None) -> bytes:
     n = len(payload)
     first = (0x80 if fin else 0) | rsv | opcode
     bit = 0x80 if key is not None else 0
@@ -97,9 +97,9 @@ frames = st.builds(
 )
 
 
-def _read(modules: Any, data: bytes, cuts: List[int], **options: Any) -> Tuple[Any, ...]:
+def _read(modules: Any, data: bytes, cuts: list[int], **options: Any) -> tuple[Any, ...]:
     reader = modules["frames"].FrameReader(**options)
-    events: List[Any] = []
+    events: list[Any] = []
     error = None
     pos = 0
     try:
@@ -142,7 +142,7 @@ fragmented = st.builds(
     st.booleans(),
     st.sampled_from([0, 0x40]),
 )
-def test_frame_reader(data: bytes, cuts: List[int], expect_masked: bool, max_size: Optional[int], reassemble: bool, rsv: int) -> None:
+def test_frame_reader(data: bytes, cuts: list[int], expect_masked: bool, max_size: int | None, reassemble: bool, rsv: int) -> None:
     options = dict(expect_masked=expect_masked, max_message_size=max_size, reassemble=reassemble, allowed_rsv=rsv)
     assert _read(C, data, cuts, **options) == _read(P, data, cuts, **options)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import Any, List, Optional, Sequence
+from typing import Any
 
 import pytest
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
@@ -46,9 +47,9 @@ def client(codec: SimpleNamespace, **kwargs: Any) -> Any:
     return codec.frames.FrameReader(expect_masked=False, **kwargs)
 
 
-def feed_cuts(reader: Any, data: bytes, cuts: Sequence[int]) -> List[Event]:
+def feed_cuts(reader: Any, data: bytes, cuts: Sequence[int]) -> list[Event]:
     """Feed ``data`` cut at the given positions; all the events, in order."""
-    events: List[Event] = []
+    events: list[Event] = []
     start = 0
     for end in [*cuts, len(data)]:
         events += reader.feed(data[start:end])
@@ -56,11 +57,11 @@ def feed_cuts(reader: Any, data: bytes, cuts: Sequence[int]) -> List[Event]:
     return events
 
 
-def feed_step(reader: Any, data: bytes, step: int) -> List[Event]:
+def feed_step(reader: Any, data: bytes, step: int) -> list[Event]:
     return feed_cuts(reader, data, range(step, len(data), step))
 
 
-def random_cuts(rng: random.Random, size: int, most: int = 12) -> List[int]:
+def random_cuts(rng: random.Random, size: int, most: int = 12) -> list[int]:
     if size < 2:
         return []
     return sorted(rng.sample(range(1, size), min(size - 1, rng.randint(1, most))))
@@ -116,7 +117,7 @@ RFC_EXAMPLES = [
 
 
 @pytest.mark.parametrize("wire_hex, masked, expected", RFC_EXAMPLES)
-def test_rfc_examples(codec: SimpleNamespace, wire_hex: str, masked: bool, expected: List[Event]) -> None:
+def test_rfc_examples(codec: SimpleNamespace, wire_hex: str, masked: bool, expected: list[Event]) -> None:
     wire = bytes.fromhex(wire_hex)
     make = server if masked else client
     reader = make(codec)
@@ -160,11 +161,11 @@ class Conversation:
 
     def __init__(self) -> None:
         self.wire = b""
-        self.ends: List[int] = []
-        self.held: List[int] = []
-        self.events: List[Event] = []
+        self.ends: list[int] = []
+        self.held: list[int] = []
+        self.events: list[Event] = []
 
-    def add(self, data: bytes, events: Sequence[Event] = (), held: int = 0) -> "Conversation":
+    def add(self, data: bytes, events: Sequence[Event] = (), held: int = 0) -> Conversation:
         self.wire += data
         self.ends.append(len(self.wire))
         self.held.append(held)
@@ -180,7 +181,7 @@ class Conversation:
         return fed - self.ends[last] + self.held[last]
 
 
-def conversation(key: Optional[bytes]) -> Conversation:
+def conversation(key: bytes | None) -> Conversation:
     euro, clef = "€".encode(), "𝄞".encode()
     big = payload(70000, 1)
     c = Conversation()
@@ -216,11 +217,11 @@ def test_every_chunking_gives_the_same_events(codec: SimpleNamespace, masked: bo
     assert whole == c.events
     check_types(whole)
     rng = random.Random(5)
-    cut_sets: List[Sequence[int]] = [range(step, len(c.wire), step) for step in (1, 2, 3, 7, 125, 4096)]
+    cut_sets: list[Sequence[int]] = [range(step, len(c.wire), step) for step in (1, 2, 3, 7, 125, 4096)]
     cut_sets += [random_cuts(rng, len(c.wire), 40) for _ in range(10)]
     for cuts in cut_sets:
         reader = make(codec)
-        events: List[Event] = []
+        events: list[Event] = []
         start = 0
         for end in [*cuts, len(c.wire)]:
             events += reader.feed(c.wire[start:end])
@@ -277,7 +278,7 @@ def test_fragmented_message_with_interleaved_control_frames(codec: SimpleNamespa
         cuts = random_cuts(rng, len(data), 6)
         pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
         wire = b""
-        expected: List[Event] = []
+        expected: list[Event] = []
         for i, piece in enumerate(pieces):
             wire += frame(OP_TEXT if i == 0 else OP_CONT, piece, fin=i == len(pieces) - 1)
             if i < len(pieces) - 1:
@@ -632,7 +633,7 @@ VIOLATIONS = [
 
 
 @pytest.mark.parametrize("setup, bad, code, known_at", VIOLATIONS)
-def test_violation(codec: SimpleNamespace, setup: bytes, bad: bytes, code: int, known_at: Optional[int]) -> None:
+def test_violation(codec: SimpleNamespace, setup: bytes, bad: bytes, code: int, known_at: int | None) -> None:
     after = frame(OP_TEXT, b"after") + frame(OP_CLOSE, close_payload(1000))
     # Whole, with valid frames behind it.
     reader = server(codec)
@@ -708,7 +709,7 @@ def test_64_bit_length_top_bit_without_limit(codec: SimpleNamespace) -> None:
         ([b"\xc0", b"never"], 0),
     ],
 )
-def test_invalid_utf8_fails_fast_across_fragments(codec: SimpleNamespace, fragments: List[bytes], bad: int) -> None:
+def test_invalid_utf8_fails_fast_across_fragments(codec: SimpleNamespace, fragments: list[bytes], bad: int) -> None:
     # The fragment holding the bad byte is refused, before the message ends
     # (RFC 6455 section 8.1; Autobahn 6.4).
     assert bad < len(fragments) - 1
@@ -1040,19 +1041,19 @@ def test_writer_close_reason_length(codec: SimpleNamespace) -> None:
 # -- independent implementations --------------------------------------------------------
 
 
-def _websockets_frames(masked: bool) -> tuple[bytes, List[Event]]:
+def _websockets_frames(masked: bool) -> tuple[bytes, list[Event]]:
     from websockets.frames import Close, Frame, Opcode
 
     big = payload(100000, 10)
-    sizes: List[tuple[Any, List[Event]]] = [
+    sizes: list[tuple[Any, list[Event]]] = [
         (Frame(Opcode.BINARY, payload(n, 11)), [binary(payload(n, 11))]) for n in (125, 126, 65535, 65536)
     ]
-    items: List[tuple[Any, List[Event]]] = [
+    items: list[tuple[Any, list[Event]]] = [
         (Frame(Opcode.TEXT, "héllo €".encode()), [text("héllo €")]),
         (Frame(Opcode.BINARY, b""), [binary(b"")]),
         *sizes,
         (Frame(Opcode.PING, b"ping"), [Ping(b"ping")]),
-        (Frame(Opcode.TEXT, "frag".encode(), fin=False), []),
+        (Frame(Opcode.TEXT, b"frag", fin=False), []),
         (Frame(Opcode.PONG, b""), [Pong(b"")]),
         (Frame(Opcode.CONT, "ment ✓".encode()), [text("fragment ✓")]),
         (Frame(Opcode.BINARY, big[:50000], fin=False), []),
@@ -1114,7 +1115,7 @@ def test_reads_wsproto_frames(codec: SimpleNamespace, is_client: bool) -> None:
     assert feed_step(make(codec), wire, 1000) == expected
 
 
-def _parse_with_websockets(wire: bytes, masked: bool) -> List[Any]:
+def _parse_with_websockets(wire: bytes, masked: bool) -> list[Any]:
     from websockets.frames import Frame
     from websockets.streams import StreamReader
 
@@ -1141,7 +1142,7 @@ def test_websockets_reads_our_frames(codec: SimpleNamespace, masked: bool) -> No
     from websockets.frames import Close, Opcode
 
     writer = codec.frames.FrameWriter(mask=masked)
-    sent: List[tuple[Any, bytes, bool]] = [
+    sent: list[tuple[Any, bytes, bool]] = [
         (Opcode.TEXT, "ok ✓".encode(), True),
         (Opcode.BINARY, b"", True),
         *[(Opcode.BINARY, payload(n, 13), True) for n in (125, 126, 65535, 65536, 100000)],
@@ -1182,7 +1183,7 @@ def test_wsproto_reads_our_frames(codec: SimpleNamespace, masked: bool) -> None:
         + writer.frame(OP_BINARY, big)
         + writer.close(1000, "bye")
     )
-    frames: List[Any] = [(f.opcode, f.payload, f.frame_finished, f.message_finished) for f in proto.received_frames()]
+    frames: list[Any] = [(f.opcode, f.payload, f.frame_finished, f.message_finished) for f in proto.received_frames()]
     assert frames[0][0] is Opcode.TEXT and frames[0][3] is False
     assert frames[1] == (Opcode.PING, b"x", True, True)
     assert frames[2][0] is Opcode.TEXT and frames[2][3] is True

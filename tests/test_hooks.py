@@ -15,7 +15,7 @@ import sys
 import urllib.error
 import urllib.request
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import anyio
 import pytest
@@ -43,7 +43,7 @@ async def start(tg: Any, handler: Any = echo, **options: Any) -> Any:
     return await tg.start(lambda task_status: serve(handler, "127.0.0.1", 0, task_status=task_status, **options))
 
 
-def http_get(url: str, headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
+def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     """A plain HTTP GET, as a load balancer or curl would make it; redirects not followed."""
 
     class NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -59,7 +59,7 @@ def http_get(url: str, headers: Optional[Dict[str, str]] = None) -> Tuple[int, D
         return error.code, dict(error.headers), error.read()
 
 
-async def health(request: HTTPRequest) -> Optional[Response]:
+async def health(request: HTTPRequest) -> Response | None:
     if request.path == "/healthz":
         return Response(200, {"Content-Type": "text/plain"}, "OK\n")
     if request.path == "/old":
@@ -98,7 +98,7 @@ async def test_health_check_answers_plain_http(caplog: pytest.LogCaptureFixture)
 
 @two_backends
 async def test_a_hook_that_raises_gets_500_and_the_server_goes_on(caplog: pytest.LogCaptureFixture) -> None:
-    def broken(request: HTTPRequest) -> Optional[Response]:
+    def broken(request: HTTPRequest) -> Response | None:
         if request.path == "/broken":
             raise RuntimeError("hook bug")
         return None
@@ -134,7 +134,7 @@ async def test_basic_auth() -> None:
 
 
 async def test_basic_auth_with_a_check_function() -> None:
-    seen: List[Tuple[str, str]] = []
+    seen: list[tuple[str, str]] = []
 
     async def check(user: str, password: str) -> bool:
         seen.append((user, password))
@@ -142,7 +142,7 @@ async def test_basic_auth_with_a_check_function() -> None:
 
     hook = basic_auth("r", check=check)
 
-    def request(user_password: Optional[str]) -> HTTPRequest:
+    def request(user_password: str | None) -> HTTPRequest:
         headers = []
         if user_password is not None:
             headers.append((b"authorization", b"Basic " + base64.b64encode(user_password.encode())))
@@ -180,7 +180,7 @@ async def test_origin_allow_list() -> None:
 
 @two_backends
 async def test_process_response_adjusts_or_replaces_the_101() -> None:
-    def adjust(request: HTTPRequest, response: Response) -> Optional[Response]:
+    def adjust(request: HTTPRequest, response: Response) -> Response | None:
         if request.path == "/refuse":
             return Response(409, body="busy\n")
         response.headers = list(response.headers) + [("X-Session", "42")]  # type: ignore[operator]
@@ -199,7 +199,7 @@ async def test_process_response_adjusts_or_replaces_the_101() -> None:
 
 @two_backends
 async def test_server_and_user_agent_headers_default_override_and_removal() -> None:
-    requests: List[Dict[bytes, bytes]] = []
+    requests: list[dict[bytes, bytes]] = []
 
     async def record(request: Any) -> bool:
         requests.append(dict(request.extra_headers))

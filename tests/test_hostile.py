@@ -13,7 +13,7 @@ import socket
 import struct
 import tracemalloc
 from types import SimpleNamespace
-from typing import Any, List, Optional
+from typing import Any
 
 import anyio
 import pytest
@@ -37,7 +37,7 @@ class Recorder:
     """A server handler that records how each connection ended."""
 
     def __init__(self) -> None:
-        self.codes: List[Optional[int]] = []
+        self.codes: list[int | None] = []
         self.done = anyio.Event()
 
     async def __call__(self, ws: Websocket) -> None:
@@ -130,7 +130,7 @@ async def test_ping_flood_from_a_peer_that_never_reads(codec: SimpleNamespace) -
 async def test_many_half_open_handshakes(codec: SimpleNamespace) -> None:
     async with anyio.create_task_group() as tg:
         server = await start(tg, open_timeout=0.5)
-        lazy: List[SocketStream] = []
+        lazy: list[SocketStream] = []
         for _ in range(100):
             stream = await anyio.connect_tcp("127.0.0.1", server.port)
             await stream.send(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finished
@@ -218,7 +218,7 @@ async def test_server_with_wrong_accept_key(codec: SimpleNamespace) -> None:
 
 
 async def test_server_sending_masked_frames(codec: SimpleNamespace) -> None:
-    close_codes: List[Optional[int]] = []
+    close_codes: list[int | None] = []
 
     async def respond(stream: SocketStream, key: bytes) -> None:
         await stream.send(switching(accept_for(key)) + frame(1, b"masked by a server", key=os.urandom(4)))
@@ -256,7 +256,7 @@ async def test_server_that_never_closes_tcp(codec: SimpleNamespace) -> None:
 
 
 async def test_server_flooding_an_idle_client_is_bounded(codec: SimpleNamespace) -> None:
-    flood_sent: List[int] = []
+    flood_sent: list[int] = []
 
     async def respond(stream: SocketStream, key: bytes) -> None:
         await stream.send(switching(accept_for(key)))

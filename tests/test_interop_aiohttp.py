@@ -9,7 +9,7 @@ client against their server.
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 import anyio
 import pytest
@@ -37,14 +37,14 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_their_client_our_server(codec: SimpleNamespace, peer: Peer) -> None:
-    closes: List[Tuple[Any, Any]] = []
+    closes: list[tuple[Any, Any]] = []
 
     async def echo(ws: Websocket) -> None:
         async for message in ws:
             await ws.send(message.data)
         closes.append((ws.close_code, ws.close_reason))
 
-    async def client(port: int) -> Dict[str, Any]:
+    async def client(port: int) -> dict[str, Any]:
         async with aiohttp.ClientSession() as session:
             async with session.ws_connect(f"ws://127.0.0.1:{port}/", max_msg_size=LIMIT, autoping=True) as ws:
                 echoed = []
@@ -84,7 +84,7 @@ async def test_their_client_refused_by_our_filter(codec: SimpleNamespace, peer: 
     async def refuse(request: Any) -> Any:
         return Reject(401, [("WWW-Authenticate", 'Basic realm="ws"')], "who are you?")
 
-    async def client(port: int) -> Tuple[int, str]:
+    async def client(port: int) -> tuple[int, str]:
         async with aiohttp.ClientSession() as session:
             try:
                 await session.ws_connect(f"ws://127.0.0.1:{port}/")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import anyio
 import pytest
@@ -41,7 +41,7 @@ pytestmark = pytest.mark.anyio
 
 #: Compressible and not, empty, and the same message again (which context
 #: takeover sends in a few bytes).
-MESSAGES: List[Any] = [
+MESSAGES: list[Any] = [
     "hello",
     "hello",
     "",
@@ -57,7 +57,7 @@ MESSAGES: List[Any] = [
 ASKED = "asked"  # what a test's expected agreement compares against
 
 
-def _agreed_fields(settings: PerMessageDeflate) -> Tuple[bool, bool, int, int]:
+def _agreed_fields(settings: PerMessageDeflate) -> tuple[bool, bool, int, int]:
     return (
         settings.server_no_context_takeover,
         settings.client_no_context_takeover,
@@ -66,7 +66,7 @@ def _agreed_fields(settings: PerMessageDeflate) -> Tuple[bool, bool, int, int]:
     )
 
 
-def _their_view(extensions: List[Any], client: bool) -> Tuple[bool, bool, int, int]:
+def _their_view(extensions: list[Any], client: bool) -> tuple[bool, bool, int, int]:
     """What websockets agreed to, as (server_nct, client_nct, server_bits, client_bits)."""
     (extension,) = extensions
     assert isinstance(extension, TheirDeflate)
@@ -85,7 +85,7 @@ def _their_view(extensions: List[Any], client: bool) -> Tuple[bool, bool, int, i
     )
 
 
-def _their_options(theirs: Any) -> Dict[str, Any]:
+def _their_options(theirs: Any) -> dict[str, Any]:
     """Options for their client or server: their default deflate, or exactly ``theirs``."""
     if theirs is None:
         return {"max_size": LIMIT, "compression": "deflate"}
@@ -123,15 +123,15 @@ THEIR_CLIENTS = [
 
 @pytest.mark.parametrize("theirs, ours, agreed", THEIR_CLIENTS)
 async def test_their_client_our_server(
-    codec: SimpleNamespace, peer: Peer, theirs: Optional[Any], ours: PerMessageDeflate, agreed: Tuple[bool, bool, int, int]
+    codec: SimpleNamespace, peer: Peer, theirs: Any | None, ours: PerMessageDeflate, agreed: tuple[bool, bool, int, int]
 ) -> None:
-    negotiated: List[Optional[PerMessageDeflate]] = []
+    negotiated: list[PerMessageDeflate | None] = []
 
     async def handler(ws: Websocket) -> None:
         negotiated.append(ws.compression)
         await _echo(ws)
 
-    async def client(port: int) -> Tuple[Any, List[Any]]:
+    async def client(port: int) -> tuple[Any, list[Any]]:
         async with connect(f"ws://127.0.0.1:{port}/", **_their_options(theirs)) as ws:
             echoes = []
             for message in MESSAGES:
@@ -152,13 +152,13 @@ async def test_their_client_our_server(
 
 async def test_their_client_our_server_without_compression(codec: SimpleNamespace, peer: Peer) -> None:
     """Off by default: their offer is declined, and messages still cross."""
-    negotiated: List[Optional[PerMessageDeflate]] = []
+    negotiated: list[PerMessageDeflate | None] = []
 
     async def handler(ws: Websocket) -> None:
         negotiated.append(ws.compression)
         await _echo(ws)
 
-    async def client(port: int) -> Tuple[Any, Any]:
+    async def client(port: int) -> tuple[Any, Any]:
         async with connect(f"ws://127.0.0.1:{port}/", compression="deflate") as ws:
             await ws.send("plain " * 100)
             return ws.protocol.extensions, await ws.recv()
@@ -191,7 +191,7 @@ THEIR_SERVERS = [
 
 @pytest.mark.parametrize("theirs, ours, agreed", THEIR_SERVERS)
 async def test_our_clientaiohttp_server(
-    codec: SimpleNamespace, peer: Peer, theirs: Optional[Any], ours: PerMessageDeflate, agreed: Tuple[bool, bool, int, int]
+    codec: SimpleNamespace, peer: Peer, theirs: Any | None, ours: PerMessageDeflate, agreed: tuple[bool, bool, int, int]
 ) -> None:
     async def echo(ws: Any) -> None:
         peer.put(_their_view(ws.protocol.extensions, client=False))
@@ -258,13 +258,13 @@ async def _send(ws: Any, message: Any) -> None:
 
 @pytest.mark.parametrize("wbits", [15, 10])
 async def test_aiohttp_client_our_server(codec: SimpleNamespace, peer: Peer, wbits: int) -> None:
-    negotiated: List[Optional[PerMessageDeflate]] = []
+    negotiated: list[PerMessageDeflate | None] = []
 
     async def handler(ws: Websocket) -> None:
         negotiated.append(ws.compression)
         await _echo(ws)
 
-    async def client(port: int) -> Tuple[int, List[Any]]:
+    async def client(port: int) -> tuple[int, list[Any]]:
         async with aiohttp.ClientSession() as session:
             async with session.ws_connect(f"ws://127.0.0.1:{port}/", compress=wbits, max_msg_size=LIMIT) as ws:
                 echoes = []

@@ -16,7 +16,7 @@ import os
 import struct
 from http import HTTPStatus
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import anyio
 import pytest
@@ -77,7 +77,7 @@ async def test_our_client_messages_their_server(codec: SimpleNamespace, peer: Pe
                 assert await ws.receive() == as_message(payload)
 
             # Fragments we send with final=False arrive as one message.
-            fragmented: List[Tuple[List[Any], Any]] = [
+            fragmented: list[tuple[list[Any], Any]] = [
                 (["frag", "mént", "ed ✓"], "fragménted ✓"),
                 (["", "only the last fragment has data"], "only the last fragment has data"),
                 ([b"ab", b"", b"cd"], b"abcd"),
@@ -105,7 +105,7 @@ async def test_their_fragments_reach_our_client(codec: SimpleNamespace, peer: Pe
                 yield BIG_BINARY[start : start + chunk]
 
         await ws.send(pieces())
-        await ws.send(("é" * 1000 for _ in range(300)))
+        await ws.send("é" * 1000 for _ in range(300))
         await ws.send("done")
         await ws.wait_closed()
         peer.put((ws.close_code, ws.close_reason))
@@ -169,9 +169,9 @@ async def test_keepalive_pings_our_client_their_server(codec: SimpleNamespace, p
         await ws.wait_closed()
         peer.put((ws.close_code, ws.close_reason))
 
-    codes: List[Any] = []
+    codes: list[Any] = []
 
-    async def our_client(port: int, options: Dict[str, Any]) -> None:
+    async def our_client(port: int, options: dict[str, Any]) -> None:
         async with open_websocket(f"ws://127.0.0.1:{port}/", **options) as ws:
             assert await ws.receive() == TextMessage("still open")
         codes.append(ws.close_code)
@@ -322,7 +322,7 @@ async def test_our_client_their_server_max_size(codec: SimpleNamespace, peer: Pe
 
 async def test_their_client_messages_our_server(codec: SimpleNamespace, peer: Peer) -> None:
     """Their messages (whole and fragmented) reach our server; our fragments reach them whole."""
-    seen: List[Any] = []
+    seen: list[Any] = []
 
     async def handler(ws: Websocket) -> None:
         async for message in ws:
@@ -372,7 +372,7 @@ async def test_their_client_messages_our_server(codec: SimpleNamespace, peer: Pe
 
 async def test_pings_their_client_our_server(codec: SimpleNamespace, peer: Peer) -> None:
     """Their ping is answered by our server; our server's ping() by them."""
-    latencies: List[float] = []
+    latencies: list[float] = []
 
     async def handler(ws: Websocket) -> None:
         latencies.append(await ws.ping(b"server ping"))
@@ -410,7 +410,7 @@ async def test_keepalive_pings_their_client_our_server(codec: SimpleNamespace, p
         async for _ in ws:
             pass
 
-    async def client(port: int, options: Dict[str, Any]) -> Any:
+    async def client(port: int, options: dict[str, Any]) -> Any:
         async with connect(f"ws://127.0.0.1:{port}/", **options) as ws:
             return await ws.recv(), ws.protocol.close_code
 
@@ -427,7 +427,7 @@ async def test_keepalive_pings_their_client_our_server(codec: SimpleNamespace, p
 
 @pytest.mark.parametrize("code, reason", CLOSES)
 async def test_our_server_closes_their_client(codec: SimpleNamespace, peer: Peer, code: int, reason: str) -> None:
-    ours: List[Any] = []
+    ours: list[Any] = []
     done = anyio.Event()
 
     async def handler(ws: Websocket) -> None:
@@ -458,7 +458,7 @@ async def test_our_server_closes_their_client(codec: SimpleNamespace, peer: Peer
 
 @pytest.mark.parametrize("code, reason", CLOSES)
 async def test_their_client_closes_our_server(codec: SimpleNamespace, peer: Peer, code: int, reason: str) -> None:
-    ours: List[Any] = []
+    ours: list[Any] = []
     done = anyio.Event()
 
     async def handler(ws: Websocket) -> None:
@@ -501,7 +501,7 @@ async def test_our_server_shutdown_closes_their_client_with_1001(codec: SimpleNa
             except TheirClosed as exc:
                 return exc.rcvd.code if exc.rcvd else None
 
-    result: List[Any] = []
+    result: list[Any] = []
     server_scope = anyio.CancelScope()
 
     async def run_server(task_status: Any) -> None:
@@ -521,13 +521,13 @@ async def test_our_server_shutdown_closes_their_client_with_1001(codec: SimpleNa
 
 
 async def test_subprotocol_their_client_our_server(codec: SimpleNamespace, peer: Peer) -> None:
-    chosen: List[Any] = []
+    chosen: list[Any] = []
 
     async def handler(ws: Websocket) -> None:
         chosen.append(ws.subprotocol)
         await ws.send(str(ws.subprotocol))
 
-    async def client(port: int, offer: List[str]) -> Any:
+    async def client(port: int, offer: list[str]) -> Any:
         async with connect(f"ws://127.0.0.1:{port}/", subprotocols=offer) as ws:
             return ws.subprotocol, await ws.recv()
 
@@ -543,7 +543,7 @@ async def test_subprotocol_their_client_our_server(codec: SimpleNamespace, peer:
 
 
 async def test_request_details_and_rejection_our_server(codec: SimpleNamespace, peer: Peer) -> None:
-    requests: List[Any] = []
+    requests: list[Any] = []
 
     async def gate(request: Any) -> Any:
         if request.target.startswith("/forbidden"):
@@ -580,7 +580,7 @@ async def test_request_details_and_rejection_our_server(codec: SimpleNamespace, 
 
 async def test_their_client_our_server_max_size(codec: SimpleNamespace, peer: Peer) -> None:
     """Our limit: their message over it is refused with 1009, which they see."""
-    ours: List[Any] = []
+    ours: list[Any] = []
     done = anyio.Event()
 
     async def handler(ws: Websocket) -> None:
@@ -624,7 +624,7 @@ async def test_many_concurrent_their_clients(codec: SimpleNamespace, peer: Peer)
                     return False
         return True
 
-    async def clients(port: int) -> List[bool]:
+    async def clients(port: int) -> list[bool]:
         return list(await asyncio.gather(*(one(port, n) for n in range(20))))
 
     with anyio.fail_after(TEST_TIMEOUT):
@@ -666,7 +666,7 @@ class RawPeer:
                 return False
         return True
 
-    async def read_frame(self) -> Optional[Tuple[int, bool, bool, bytes]]:
+    async def read_frame(self) -> tuple[int, bool, bool, bytes] | None:
         """(opcode, fin, masked, unmasked payload), or None at EOF."""
         if not await self._need(2):
             assert self.buffer == b"", f"connection ended inside a frame header: {self.buffer!r}"
@@ -690,7 +690,7 @@ class RawPeer:
             payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
         return b0 & 0x0F, bool(b0 & 0x80), masked, payload
 
-    async def frames_until_close(self) -> Tuple[List[Tuple[int, bytes]], Tuple[int, bytes], bool]:
+    async def frames_until_close(self) -> tuple[list[tuple[int, bytes]], tuple[int, bytes], bool]:
         """Frames before the close frame, the close frame's (code, reason), and whether it was masked."""
         before = []
         while True:
@@ -725,7 +725,7 @@ async def raw_client(port: int, path: str = "/") -> RawPeer:
 
 # Each case is sent after a valid text message "ok"; the server must echo
 # "ok" (messages before a violation still count), then close with the code.
-VIOLATIONS: Dict[str, Tuple[bytes, int]] = {
+VIOLATIONS: dict[str, tuple[bytes, int]] = {
     "rsv1 without extension": (frame(OP_TEXT, b"x", rsv=0x40), 1002),
     "rsv2 and rsv3": (frame(OP_BINARY, b"x", rsv=0x30), 1002),
     "unmasked client frame": (frame(OP_TEXT, b"x", key=None), 1002),
@@ -760,7 +760,7 @@ VIOLATIONS: Dict[str, Tuple[bytes, int]] = {
 @pytest.mark.parametrize("case", list(VIOLATIONS))
 async def test_raw_violation_our_server_closes_with_code(codec: SimpleNamespace, case: str) -> None:
     bad, expected = VIOLATIONS[case]
-    seen: List[Any] = []
+    seen: list[Any] = []
     done = anyio.Event()
 
     async def handler(ws: Websocket) -> None:
@@ -838,7 +838,7 @@ async def test_raw_valid_edge_cases_our_server(codec: SimpleNamespace) -> None:
             tg.cancel_scope.cancel()
 
 
-RAW_SERVER_VIOLATIONS: Dict[str, Tuple[bytes, int]] = {
+RAW_SERVER_VIOLATIONS: dict[str, tuple[bytes, int]] = {
     "masked server frame": (frame(OP_TEXT, b"x"), 1002),
     "rsv1 without extension": (frame(OP_TEXT, b"x", rsv=0x40, key=None), 1002),
     "invalid UTF-8": (frame(OP_TEXT, b"\xff", key=None), 1007),
@@ -850,7 +850,7 @@ RAW_SERVER_VIOLATIONS: Dict[str, Tuple[bytes, int]] = {
 async def test_raw_violation_our_client_closes_with_code(codec: SimpleNamespace, case: str) -> None:
     """A raw server breaks the protocol; our client answers with a masked close frame and the code."""
     bad, expected = RAW_SERVER_VIOLATIONS[case]
-    wire: List[Any] = []
+    wire: list[Any] = []
 
     async def raw_server(stream: Any) -> None:
         raw = RawPeer(stream)

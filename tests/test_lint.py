@@ -11,14 +11,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def ruff_command() -> List[str]:
+def ruff_command() -> list[str]:
     if not (ROOT / "pyproject.toml").is_file():
         pytest.skip("a check of the source tree; these tests run without it")
     if importlib.util.find_spec("ruff") is not None:

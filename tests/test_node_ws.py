@@ -9,7 +9,7 @@ import json
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, List
+from typing import Any
 
 import anyio
 import pytest
@@ -29,7 +29,7 @@ pytestmark = [
 
 
 async def test_node_client_our_server(codec: SimpleNamespace) -> None:
-    closes: List[Any] = []
+    closes: list[Any] = []
 
     async def echo(ws: Websocket) -> None:
         async for message in ws:

@@ -7,7 +7,7 @@ in ``Sec-WebSocket-Extensions`` (one element each).
 from __future__ import annotations
 
 import base64
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import pytest
 from wsproto.connection import ConnectionState, ConnectionType
@@ -50,7 +50,7 @@ def test_defaults() -> None:
         {"memory_level": 10},
     ],
 )
-def test_settings_out_of_range(options: Dict[str, Any]) -> None:
+def test_settings_out_of_range(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         PerMessageDeflate(**options)
 
@@ -96,7 +96,7 @@ def test_offer(settings: PerMessageDeflate, offer: str) -> None:
 # -- the server's choice ----------------------------------------------------------------
 
 
-def accept(offers: List[str], settings: PerMessageDeflate = DEFAULT) -> Optional[str]:
+def accept(offers: list[str], settings: PerMessageDeflate = DEFAULT) -> str | None:
     result = accept_offers(offers, settings)
     return None if result is None else result[0]
 
@@ -271,7 +271,7 @@ def test_offer_and_acceptance_agree(client_bits: int, server_bits: int) -> None:
 # -- over a connection's handshake ---------------------------------------------------------
 
 
-def _extensions_of(head: bytes) -> List[str]:
+def _extensions_of(head: bytes) -> list[str]:
     return [
         line.split(b":", 1)[1].strip().decode()
         for line in head.split(b"\r\n")
@@ -334,10 +334,10 @@ def test_server_declines_when_no_offer_is_acceptable() -> None:
 
 
 @pytest.mark.parametrize("compression", [None, DEFAULT])
-def test_server_refuses_non_ascii_extension_headers(compression: Optional[PerMessageDeflate]) -> None:
+def test_server_refuses_non_ascii_extension_headers(compression: PerMessageDeflate | None) -> None:
     server = Connection(ConnectionType.SERVER, compression=compression)
     with pytest.raises(HandshakeError) as info:
-        server.receive_data(_request_with("permessage-deflate; x=ü".encode("utf-8")))
+        server.receive_data(_request_with("permessage-deflate; x=ü".encode()))
     assert "not ASCII" in str(info.value)
     assert server.data_to_send().startswith(b"HTTP/1.1 400 ")
     assert server.closed
@@ -354,10 +354,10 @@ def test_server_refuses_non_ascii_extension_headers(compression: Optional[PerMes
         # Accepted twice.
         [b"permessage-deflate, permessage-deflate"],
         # Not ASCII.
-        ["permessage-deflate; x=ü".encode("utf-8")],
+        ["permessage-deflate; x=ü".encode()],
     ],
 )
-def test_client_fails_the_handshake_on_a_bad_response(responses: List[bytes]) -> None:
+def test_client_fails_the_handshake_on_a_bad_response(responses: list[bytes]) -> None:
     client = Connection(ConnectionType.CLIENT, compression=DEFAULT)
     response = _response_to(client.initiate("h", "/"), *responses)
     with pytest.raises(HandshakeError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Dict
 
 import pytest
 from wsproto.events import CloseConnection
@@ -30,7 +29,7 @@ from asyncwebsockets.protocol import (
 PXD = Path(__file__).resolve().parent.parent / "csrc" / "protocol.pxd"
 
 
-def pxd_constants() -> Dict[str, int]:
+def pxd_constants() -> dict[str, int]:
     """The ``NAME = value`` lines of the .pxd's ``cdef enum`` blocks."""
     if not PXD.exists():
         pytest.skip("csrc/protocol.pxd is not here (tests run without the source tree)")

@@ -18,10 +18,11 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Awaitable, Callable, Iterator, List
+from typing import Any
 
 import anyio
 import pytest
@@ -69,7 +70,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for_port(port: int, process: "subprocess.Popen[bytes]", deadline: float) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes], deadline: float) -> None:
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -290,7 +291,7 @@ async def read_request(stream: SocketStream) -> bytes:
 
 @two_backends
 async def test_proxy_closes_mid_connect() -> None:
-    seen: List[bytes] = []
+    seen: list[bytes] = []
 
     async def hang_up(stream: SocketStream) -> None:
         seen.append(await read_request(stream))
@@ -310,13 +311,13 @@ async def test_proxy_closes_mid_connect() -> None:
 
 @two_backends
 async def test_connect_request_carries_the_handshakes_user_agent() -> None:
-    seen: List[bytes] = []
+    seen: list[bytes] = []
 
     async def refuse(stream: SocketStream) -> None:
         seen.append(await read_request(stream))
         await stream.send(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
 
-    def user_agents(head: bytes) -> List[bytes]:
+    def user_agents(head: bytes) -> list[bytes]:
         lines = head.split(b"\r\n")
         return [line.split(b":", 1)[1].strip() for line in lines if line.lower().startswith(b"user-agent:")]
 

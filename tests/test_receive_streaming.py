@@ -8,8 +8,9 @@ what a conforming peer never sends.
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
-from typing import Any, AsyncIterator, List, Union
+from typing import Any
 
 import anyio
 import pytest
@@ -22,13 +23,13 @@ from .helpers import OP_BINARY, OP_CONT, OP_TEXT, TEST_TIMEOUT, Peer, ws_and_raw
 pytestmark = pytest.mark.anyio
 
 
-async def collect(stream: Any) -> List[Union[str, bytes]]:
+async def collect(stream: Any) -> list[str | bytes]:
     return [fragment async for fragment in stream]
 
 
-async def stream_next(ws: Any, signal: str = "ready") -> List[Union[str, bytes]]:
+async def stream_next(ws: Any, signal: str = "ready") -> list[str | bytes]:
     """Claim the next message for a stream, then tell the peer to send it; its fragments."""
-    fragments: List[Union[str, bytes]] = []
+    fragments: list[str | bytes] = []
 
     async def streamer() -> None:
         fragments.extend(await collect(ws.receive_streaming()))
@@ -229,8 +230,8 @@ async def test_the_connection_closing_mid_message(codec: SimpleNamespace) -> Non
 async def test_one_stream_at_a_time_other_receivers_get_the_next_message(codec: SimpleNamespace) -> None:
     with anyio.fail_after(TEST_TIMEOUT):
         async with ws_pair("socketpair") as (client, server):
-            received: List[Any] = []
-            streamed: List[Any] = []
+            received: list[Any] = []
+            streamed: list[Any] = []
 
             async def receiver() -> None:
                 received.append(await server.receive())

@@ -7,14 +7,12 @@ test takes a second or two.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import ssl
-import time
 from contextlib import aclosing
 from functools import partial
 from types import SimpleNamespace
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any
 
 import anyio
 import pytest
@@ -32,7 +30,7 @@ from asyncwebsockets import (
     serve,
 )
 from asyncwebsockets.exceptions import HandshakeTimeout, ProxyError, RedirectError
-from asyncwebsockets.reconnect import backoff, retry_after, retryable
+from asyncwebsockets.reconnect import backoff, retryable
 
 from .helpers import two_backends
 
@@ -51,13 +49,13 @@ class Server(SimpleNamespace):
     port: int
     scope: anyio.CancelScope
     requests: int
-    closes: List[Optional[int]]
+    closes: list[int | None]
     #: When each request came, on the event loop's clock.
-    times: List[float]
+    times: list[float]
 
 
 async def start(
-    tg: Any, port: int = 0, refuse: Optional[List[Union[int, Reject]]] = None, server: Optional[Server] = None, **options: Any
+    tg: Any, port: int = 0, refuse: list[int | Reject] | None = None, server: Server | None = None, **options: Any
 ) -> Server:
     """Serve on ``port``: greet each client with its number.
 
@@ -97,7 +95,7 @@ async def start(
 @two_backends
 async def test_reconnects_across_a_server_restart(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="asyncwebsockets.client")
-    greetings: List[str] = []
+    greetings: list[str] = []
     async with anyio.create_task_group() as tg:
         server = await start(tg)
         url = f"ws://127.0.0.1:{server.port}/"
@@ -128,7 +126,7 @@ async def test_reconnects_across_a_server_restart(caplog: pytest.LogCaptureFixtu
 async def test_each_connection_is_closed_when_the_loop_moves_on() -> None:
     async with anyio.create_task_group() as tg:
         server = await start(tg)
-        seen: List[Websocket] = []
+        seen: list[Websocket] = []
         with anyio.fail_after(10):
             async with aclosing(connect(f"ws://127.0.0.1:{server.port}/", **FAST).__aiter__()) as connections:
                 async for ws in connections:
@@ -194,7 +192,7 @@ async def test_stops_on_invalid_uri_and_tls_verification() -> None:
 
 @two_backends
 async def test_handshake_timeouts_are_retried() -> None:
-    attempts: List[int] = []
+    attempts: list[int] = []
 
     async def silent(stream: SocketStream) -> None:
         attempts.append(1)
@@ -236,9 +234,9 @@ async def test_a_server_that_hangs_up_at_once_is_not_hammered() -> None:
 async def test_process_exception_decides() -> None:
     async with anyio.create_task_group() as tg:
         server = await start(tg, refuse=[403, 403])
-        decided: List[BaseException] = []
+        decided: list[BaseException] = []
 
-        def retry_403(exc: Exception) -> Optional[Exception]:
+        def retry_403(exc: Exception) -> Exception | None:
             decided.append(exc)
             return None if isinstance(exc, HandshakeRejected) and exc.status_code == 403 else exc
 

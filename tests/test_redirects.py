@@ -9,9 +9,10 @@ headers.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from functools import partial
 from types import SimpleNamespace
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 import anyio
 import pytest
@@ -45,14 +46,14 @@ async def echo(ws: Websocket) -> None:
 
 class Server(SimpleNamespace):
     port: int
-    seen: List[Request]
+    seen: list[Request]
 
-    def headers(self, index: int = -1) -> Dict[bytes, bytes]:
+    def headers(self, index: int = -1) -> dict[bytes, bytes]:
         return {bytes(name).lower(): bytes(value) for name, value in self.seen[index].extra_headers}
 
 
 async def start(
-    tg: Any, redirect: Optional[Callable[[Request], Optional[Reject]]] = None, **options: Any
+    tg: Any, redirect: Callable[[Request], Reject | None] | None = None, **options: Any
 ) -> Server:
     """Our server on 127.0.0.1: ``redirect(request)`` may answer with a Reject; else it echoes."""
     server = Server(seen=[])
@@ -103,7 +104,7 @@ async def test_redirect_to_another_server(status: int) -> None:
 async def test_location_forms() -> None:
     """http(s):// URLs map to ws(s)://; relative ones resolve against the request."""
 
-    def moves(request: Request) -> Optional[Reject]:
+    def moves(request: Request) -> Reject | None:
         path, _, query = request.target.partition("?")
         routes = {
             "/a": f"http://127.0.0.1:{server.port}/b",
@@ -124,7 +125,7 @@ async def test_location_forms() -> None:
 
 @two_backends
 async def test_redirect_from_process_request() -> None:
-    def hook(request: Any) -> Optional[Response]:
+    def hook(request: Any) -> Response | None:
         return Response.redirect("/new", 308) if request.path == "/old" else None
 
     async with anyio.create_task_group() as tg:
@@ -137,7 +138,7 @@ async def test_redirect_from_process_request() -> None:
 @two_backends
 async def test_redirect_loop() -> None:
     async with anyio.create_task_group() as tg:
-        ports: Dict[str, int] = {}
+        ports: dict[str, int] = {}
         a = await start(tg, lambda request: Reject(307, [("Location", f"ws://127.0.0.1:{ports['b']}/")]))
         b = await start(tg, to(f"ws://127.0.0.1:{a.port}/"))
         ports["b"] = b.port
@@ -180,7 +181,7 @@ async def test_too_many_redirects() -> None:
         ("ws://127.0.0.1:99999/", "invalid URL"),
     ],
 )
-async def test_invalid_location(location: Optional[str], message: str) -> None:
+async def test_invalid_location(location: str | None, message: str) -> None:
     headers = [] if location is None else [("Location", location)]
     async with anyio.create_task_group() as tg:
         server = await start(tg, lambda request: Reject(301, headers))
@@ -234,9 +235,9 @@ async def test_upgrade_to_wss(pki: SimpleNamespace, monkeypatch: pytest.MonkeyPa
 async def test_credentials_stay_with_their_host() -> None:
     async with anyio.create_task_group() as tg:
         other = await start(tg)
-        ports: Dict[str, int] = {}
+        ports: dict[str, int] = {}
 
-        def moves(request: Request) -> Optional[Reject]:
+        def moves(request: Request) -> Reject | None:
             if request.target == "/first":
                 return Reject(307, [("Location", "/second")])  # same host: keep
             if request.target == "/second":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import anyio
 import pytest
@@ -43,11 +43,11 @@ pytestmark = pytest.mark.anyio
 
 async def server_on_pipe(
     client_actions: Any, **options: Any
-) -> Tuple[Optional[Websocket], Optional[BaseException]]:
+) -> tuple[Websocket | None, BaseException | None]:
     """Run create_websocket_server on one end of a pipe and ``client_actions(raw)`` on the other."""
     ours, theirs = memory_pipe()
     raw = RawPeer(theirs, masks=True)
-    result: List[Any] = [None, None]
+    result: list[Any] = [None, None]
 
     async def run_server() -> None:
         try:
@@ -65,7 +65,7 @@ async def server_on_pipe(
 # -- filters ------------------------------------------------------------------
 
 
-FILTER_CASES: Dict[str, Tuple[Any, Optional[str], Optional[int]]] = {
+FILTER_CASES: dict[str, tuple[Any, str | None, int | None]] = {
     # name: (filter result, subprotocol the client gets, or the status it is refused with)
     "True": (True, "a", None),  # no subprotocols= given: the client's first offer, as 0.x did
     "str": ("b", "b", None),
@@ -83,7 +83,7 @@ FILTER_CASES: Dict[str, Tuple[Any, Optional[str], Optional[int]]] = {
 @pytest.mark.parametrize("case", list(FILTER_CASES), ids=list(FILTER_CASES))
 async def test_filter_results(codec: SimpleNamespace, case: str) -> None:
     decision, subprotocol, status = FILTER_CASES[case]
-    seen: List[Request] = []
+    seen: list[Request] = []
 
     async def decide(request: Request) -> Any:
         seen.append(request)
@@ -185,7 +185,7 @@ async def test_filter_refusing_with_a_success_status(codec: SimpleNamespace) -> 
 
 
 @pytest.mark.parametrize("options", [{"compression": "brotli"}, {"max_mesage_size": 10}])
-async def test_serve_refuses_bad_options_before_listening(options: Dict[str, Any]) -> None:
+async def test_serve_refuses_bad_options_before_listening(options: dict[str, Any]) -> None:
     async def never(ws: Websocket) -> None:
         raise AssertionError("no connection expected")
 
@@ -208,8 +208,8 @@ async def test_serve_refuses_bad_options_before_listening(options: Dict[str, Any
         (None, [], None),
     ],
 )
-async def test_subprotocol_negotiation(codec: SimpleNamespace, supported: Any, offered: List[str], chosen: Optional[str]) -> None:
-    got: List[Optional[str]] = []
+async def test_subprotocol_negotiation(codec: SimpleNamespace, supported: Any, offered: list[str], chosen: str | None) -> None:
+    got: list[str | None] = []
 
     async def report(ws: Websocket) -> None:
         got.append(ws.subprotocol)
@@ -350,7 +350,7 @@ async def test_pipelined_frames_delivered_and_answered(codec: SimpleNamespace) -
 
 
 async def test_pipelined_close_answered(codec: SimpleNamespace) -> None:
-    got: List[Any] = []
+    got: list[Any] = []
     done = anyio.Event()
 
     async def record(ws: Websocket) -> None:
@@ -388,7 +388,7 @@ async def test_handler_return_closes_with_1000(codec: SimpleNamespace) -> None:
 
 
 async def test_handler_connection_closed_is_swallowed(codec: SimpleNamespace) -> None:
-    raised: List[BaseException] = []
+    raised: list[BaseException] = []
     done = [anyio.Event(), anyio.Event()]
 
     async def insists(ws: Websocket) -> None:
@@ -455,7 +455,7 @@ async def test_cancelling_serve_closes_connections_with_1001(codec: SimpleNamesp
                 await serve(echo, "127.0.0.1", 0, task_status=task_status)
 
         url = f"ws://127.0.0.1:{(await tg.start(run_server)).port}/"
-        codes: List[Optional[int]] = []
+        codes: list[int | None] = []
         with anyio.fail_after(5):
             async with open_websocket(url) as one, open_websocket(url) as two:
                 for ws in (one, two):

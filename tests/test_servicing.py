@@ -15,7 +15,7 @@ import socket
 import sys
 import threading
 from types import SimpleNamespace
-from typing import Any, Dict, List
+from typing import Any
 
 import anyio
 import pytest
@@ -54,7 +54,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_push_only_server_keeps_their_client(codec: SimpleNamespace, peer: Peer) -> None:
     """Their client pings every 0.5 s; our handler never reads, yet answers, and learns of the close."""
-    outcome: Dict[str, Any] = {}
+    outcome: dict[str, Any] = {}
 
     async def ticker(ws: Websocket) -> None:
         count = 0
@@ -168,7 +168,7 @@ async def test_peer_close_is_answered_without_a_reader(codec: SimpleNamespace, r
 async def test_queue_bound_stops_reading_then_resumes(codec: SimpleNamespace, kind: str) -> None:
     """With max_queue=4, unread messages stop the reading; taking them resumes it, in order."""
     count = 200  # 12 MB: far more than the socket buffers hold
-    sent: List[int] = []
+    sent: list[int] = []
     with anyio.fail_after(20):
         async with ws_and_raw(kind, max_queue=4) as (ws, raw):
             async with anyio.create_task_group() as tg:
@@ -263,7 +263,7 @@ async def test_shutdown_closes_every_connection_with_1001_within_the_timeout(cod
 
 async def test_cancelling_serve_lets_handlers_finish(codec: SimpleNamespace) -> None:
     """Cancelled, serve still closes with 1001 and lets handlers run their clean-up."""
-    finished: List[str] = []
+    finished: list[str] = []
 
     async def tidy(ws: Websocket) -> None:
         async for _ in ws:
@@ -317,9 +317,9 @@ async def test_handshake_failures_and_protocol_errors_are_logged(
 # -- under plain asyncio.run(), uvloop and trio.run() ----------------------------------
 
 
-async def _user_program() -> List[Any]:
+async def _user_program() -> list[Any]:
     """A program as a user writes it: a server and a client, started by asyncio alone."""
-    ready: "asyncio.Future[int]" = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     async def run_server() -> None:
         async with anyio.create_task_group() as tg:
@@ -342,8 +342,8 @@ async def _user_program() -> List[Any]:
 
 @pytest.mark.parametrize("runner", ["asyncio.run", "uvloop"])
 def test_entry_points_under_plain_asyncio(runner: str) -> None:
-    results: List[Any] = []
-    errors: List[BaseException] = []
+    results: list[Any] = []
+    errors: list[BaseException] = []
 
     def run() -> None:
         try:
@@ -387,7 +387,7 @@ def test_entry_points_under_trio_run() -> None:
 
 @two_backends
 async def test_headers_as_a_mapping_or_pairs(codec: SimpleNamespace) -> None:
-    seen: List[Any] = []
+    seen: list[Any] = []
 
     async def record(request: Any) -> bool:
         seen.append(dict(request.extra_headers))
@@ -452,7 +452,7 @@ async def test_close_against_a_silent_peer_takes_close_timeout_once(codec: Simpl
 async def test_create_functions_are_serviced_too(codec: SimpleNamespace) -> None:
     """Connections made with create_* over any stream answer pings with nobody reading."""
     a, b = await stream_pair("socketpair")
-    made: List[Websocket] = []
+    made: list[Websocket] = []
     async with anyio.create_task_group() as tg:
 
         async def accept() -> None:

@@ -10,7 +10,7 @@ close code that may not be sent ever went on the wire.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -28,9 +28,9 @@ FORBIDDEN_ON_WIRE = {1005, 1006, 1015}
 class World:
     """A client and a server connection and the bytes in flight between them."""
 
-    def __init__(self, modules: Dict[str, Any], max_size: int) -> None:
+    def __init__(self, modules: dict[str, Any], max_size: int) -> None:
         self.wire = {"to_server": bytearray(), "to_client": bytearray()}
-        self.log: List[Tuple[str, str, Any]] = []
+        self.log: list[tuple[str, str, Any]] = []
         # The codec is chosen when a connection opens: keep ours active
         # through the handshake.
         _speedups.use(modules)
@@ -74,7 +74,7 @@ class World:
             self.log.append((direction, type(event).__name__, summary))
         self.wire[sender_direction] += receiver.data_to_send()
 
-    def state(self) -> Tuple[Any, ...]:
+    def state(self) -> tuple[Any, ...]:
         return (
             self.client.state,
             self.server.state,
@@ -89,7 +89,7 @@ messages = st.one_of(st.text(max_size=300), st.binary(max_size=300))
 
 
 class Conversation(RuleBasedStateMachine):
-    worlds: List[World]
+    worlds: list[World]
 
     @initialize(max_size=st.sampled_from([64, 1000, 1 << 20]))
     def start(self, max_size: int) -> None:
@@ -112,7 +112,7 @@ class Conversation(RuleBasedStateMachine):
         code=st.one_of(st.none(), st.sampled_from([1000, 1001, 1005, 1006, 1011, 1015, 3000, 4999, 999])),
         reason=st.text(max_size=40),
     )
-    def close(self, side: str, code: Optional[int], reason: str) -> None:
+    def close(self, side: str, code: int | None, reason: str) -> None:
         self.each("act", side, "send_close", code, reason if code is not None else "")
 
     @rule(direction=st.sampled_from(["to_server", "to_client"]), size=st.integers(1, 400))

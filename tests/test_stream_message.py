@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import zlib
 from types import SimpleNamespace
-from typing import Any, List, Tuple, Union
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -32,7 +32,7 @@ def frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0) -> bytes:
     return build_frame(opcode, payload, fin=fin, rsv=rsv, key=None)
 
 
-def fragmented(opcode: int, payload: bytes, cuts: List[int], pings: List[int] = ()) -> bytes:  # type: ignore[assignment]
+def fragmented(opcode: int, payload: bytes, cuts: list[int], pings: list[int] = ()) -> bytes:  # type: ignore[assignment]
     """``payload`` as a message in frames cut at ``cuts``, with a ping before each frame index in ``pings``."""
     points = sorted({c % (len(payload) + 1) for c in cuts})
     pieces = [payload[a:b] for a, b in zip([0] + points, points + [len(payload)], strict=True)]
@@ -177,10 +177,10 @@ else:
     TWINS = [_speedups.COMPILED, _speedups.PURE]
 
 
-def _stream(modules: Any, data: bytes, chunks: List[int], switch_at: int) -> Tuple[Any, ...]:
+def _stream(modules: Any, data: bytes, chunks: list[int], switch_at: int) -> tuple[Any, ...]:
     """Feed ``data`` in chunks, switching to streaming before chunk ``switch_at``."""
     r = modules["frames"].FrameReader(expect_masked=False, max_message_size=None)
-    events: List[Any] = []
+    events: list[Any] = []
     pos = 0
     error = None
     cuts = chunks + [len(data)]
@@ -213,7 +213,7 @@ messages = st.one_of(
     st.integers(0, 30),
 )
 def test_random_fragmentation_streams_to_the_same_message(
-    message: Tuple[int, bytes], cuts: List[int], pings: List[int], chunks: List[int], switch_at: int
+    message: tuple[int, bytes], cuts: list[int], pings: list[int], chunks: list[int], switch_at: int
 ) -> None:
     opcode, payload = message
     data = fragmented(opcode, payload, cuts, pings) + frame(OP_BINARY, b"next")
@@ -222,7 +222,7 @@ def test_random_fragmentation_streams_to_the_same_message(
     events, error, streaming, buffered = results[0]
     if payload and opcode == OP_TEXT:
         try:
-            expected: Union[str, bytes] = payload.decode("utf-8")
+            expected: str | bytes = payload.decode("utf-8")
         except UnicodeDecodeError:  # surrogates: invalid UTF-8 on the wire
             assert error == 1007
             return

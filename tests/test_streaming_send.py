@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
-from typing import AsyncIterator, List
 
 import anyio
 import pytest
@@ -80,6 +80,6 @@ async def test_bad_fragments(codec: SimpleNamespace) -> None:
             assert client.close_code == 1011
             with pytest.raises(ConnectionClosed):
                 await client.send("too late")
-            received: List[object] = [message async for message in server]
+            received: list[object] = [message async for message in server]
             assert received == []
             assert server.close_code == 1011

@@ -17,8 +17,9 @@ import subprocess
 import sys
 import sysconfig
 import threading
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
-from typing import Any, Callable, Iterator, List, Tuple
+from typing import Any
 
 import pytest
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
@@ -45,11 +46,11 @@ def busy_switching() -> Iterator[None]:
         sys.setswitchinterval(old)
 
 
-def run_in_threads(work: Callable[[int], Any], count: int = THREADS) -> List[Any]:
+def run_in_threads(work: Callable[[int], Any], count: int = THREADS) -> list[Any]:
     """Run ``work(index)`` in ``count`` threads released together; return results."""
     barrier = threading.Barrier(count)
-    results: List[Any] = [None] * count
-    errors: List[BaseException] = []
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
 
     def target(index: int) -> None:
         try:
@@ -70,7 +71,7 @@ def run_in_threads(work: Callable[[int], Any], count: int = THREADS) -> List[Any
     return results
 
 
-def payloads(seed: int) -> List[bytes]:
+def payloads(seed: int) -> list[bytes]:
     rng = random.Random(seed)
     return [rng.randbytes(size) for size in SIZES]
 
@@ -128,10 +129,10 @@ def test_utf8_validation_concurrently(codec: SimpleNamespace) -> None:
     assert run_in_threads(work) == list(range(THREADS))
 
 
-def conversation(seed: int) -> List[Tuple[str, Any]]:
+def conversation(seed: int) -> list[tuple[str, Any]]:
     """What one thread sends: messages whole and fragmented, a ping, a close."""
     rng = random.Random(seed)
-    steps: List[Tuple[str, Any]] = []
+    steps: list[tuple[str, Any]] = []
     for size in SIZES:
         if rng.random() < 0.5:
             steps.append(("text", "".join(rng.choice("aé€😀") for _ in range(size // 3))))
@@ -143,7 +144,7 @@ def conversation(seed: int) -> List[Tuple[str, Any]]:
     return steps
 
 
-def encode(writer: Any, steps: List[Tuple[str, Any]]) -> bytes:
+def encode(writer: Any, steps: list[tuple[str, Any]]) -> bytes:
     wire = bytearray()
     for kind, value in steps:
         if kind == "text":
@@ -160,8 +161,8 @@ def encode(writer: Any, steps: List[Tuple[str, Any]]) -> bytes:
     return bytes(wire)
 
 
-def expected_events(steps: List[Tuple[str, Any]]) -> List[Any]:
-    events: List[Any] = []
+def expected_events(steps: list[tuple[str, Any]]) -> list[Any]:
+    events: list[Any] = []
     for kind, value in steps:
         if kind == "text":
             events.append(TextMessage(data=value))
@@ -185,7 +186,7 @@ def test_frame_round_trips_concurrently(codec: SimpleNamespace, masked: bool) ->
             wire = encode(writer, steps)
             reader = codec.frames.FrameReader(expect_masked=masked, max_message_size=None)
             rng = random.Random(index)
-            events: List[Any] = []
+            events: list[Any] = []
             pos = 0
             while pos < len(wire):
                 step = rng.choice([1, 2, 5, 100, 4096, 30000, 100000])
@@ -201,7 +202,7 @@ def test_frame_round_trips_concurrently(codec: SimpleNamespace, masked: bool) ->
 def test_masking_keys_differ_across_threads(codec: SimpleNamespace) -> None:
     """Each writer draws its own keys, and no two threads get the same ones."""
 
-    def work(index: int) -> List[bytes]:
+    def work(index: int) -> list[bytes]:
         writer = codec.frames.FrameWriter(mask=True)
         # An empty payload: the frame is the 2 header bytes and the key.
         return [writer.frame(0x2, b"")[2:6] for _ in range(2000)]

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import ssl
 from types import SimpleNamespace
-from typing import Any, List, Optional
+from typing import Any
 
 import anyio
 import pytest
@@ -70,10 +70,10 @@ def pki() -> SimpleNamespace:
     )
 
 
-def caused_by(exc: BaseException, kind: type) -> Optional[BaseException]:
+def caused_by(exc: BaseException, kind: type) -> BaseException | None:
     """The first exception of ``kind`` in ``exc``'s chain of causes, if any."""
     seen = set()
-    current: Optional[BaseException] = exc
+    current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         if isinstance(current, kind):
             return current
@@ -92,7 +92,7 @@ async def echo(ws: Websocket) -> None:
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
 async def test_our_wss_server_our_client(codec: SimpleNamespace, pki: SimpleNamespace, host: str) -> None:
-    server_side: List[Any] = []
+    server_side: list[Any] = []
 
     async def handler(ws: Websocket) -> None:
         tls = ws.transport.extra(TLSAttribute.ssl_object)
@@ -173,7 +173,7 @@ async def test_host_name_is_checked(codec: SimpleNamespace, pki: SimpleNamespace
 
 async def test_mutual_tls(codec: SimpleNamespace, pki: SimpleNamespace) -> None:
     """A server requiring client certificates sees ours; a client without one gets in nowhere."""
-    subjects: List[Any] = []
+    subjects: list[Any] = []
 
     async def handler(ws: Websocket) -> None:
         certificate = ws.transport.extra(TLSAttribute.ssl_object).getpeercert()
@@ -255,7 +255,7 @@ async def test_failed_tls_handshakes_are_dropped_quietly(
 
 
 async def test_our_wss_server_their_client(codec: SimpleNamespace, pki: SimpleNamespace, peer: Peer) -> None:
-    closes: List[Any] = []
+    closes: list[Any] = []
 
     async def handler(ws: Websocket) -> None:
         await ws.send("welcome ✓")

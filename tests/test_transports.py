@@ -9,7 +9,7 @@ takes over the asyncio transport under an anyio stream handed to it.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 import anyio
 import pytest
@@ -29,7 +29,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "generic"])
 async def test_read_deadlines_and_pokes(anyio_backend: str, fast: bool) -> None:
-    peer: Optional[SocketStream] = None
+    peer: SocketStream | None = None
     accepted = anyio.Event()
 
     async def handle(stream: SocketStream) -> None:
@@ -97,7 +97,7 @@ async def test_anyio_stream_on_asyncio_is_taken_over(anyio_backend: str) -> None
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     async with anyio.create_task_group() as tg:
-        streams: List[SocketStream] = []
+        streams: list[SocketStream] = []
         ready = anyio.Event()
 
         async def handle(stream: SocketStream) -> None:
@@ -131,9 +131,9 @@ async def test_anyio_stream_on_asyncio_is_taken_over(anyio_backend: str) -> None
 # -- gathering frames into one write (asyncio) ------------------------------------
 
 
-async def _asyncio_pair() -> Tuple[asyncio_transport.AsyncioTransport, SocketStream, List[bytes], Any]:
+async def _asyncio_pair() -> tuple[asyncio_transport.AsyncioTransport, SocketStream, list[bytes], Any]:
     """Our asyncio transport connected to a plain anyio stream; counts the socket writes."""
-    accepted: List[SocketStream] = []
+    accepted: list[SocketStream] = []
     ready = anyio.Event()
 
     async def handle(stream: SocketStream) -> None:
@@ -144,7 +144,7 @@ async def _asyncio_pair() -> Tuple[asyncio_transport.AsyncioTransport, SocketStr
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     transport = await asyncio_transport.connect("127.0.0.1", port, None, None)
-    writes: List[bytes] = []
+    writes: list[bytes] = []
     real_write = transport._transport.write
 
     def counting_write(data: bytes) -> None:
@@ -216,7 +216,7 @@ async def test_frames_sent_with_more_go_out_together(anyio_backend: str, monkeyp
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"], indirect=True)
 @pytest.mark.parametrize("violation", [(1, b"\xff\xfe"), (2, b"x" * 200), (3, b"reserved opcode")])
-async def test_failing_a_unix_stream_connection_leaves_no_loop_errors(violation: Tuple[int, bytes]) -> None:
+async def test_failing_a_unix_stream_connection_leaves_no_loop_errors(violation: tuple[int, bytes]) -> None:
     """A connection over an anyio Unix socket stream fails cleanly, with nothing left for the loop to report.
 
     anyio's own receive on such a stream, cancelled at the wrong moment,
@@ -232,7 +232,7 @@ async def test_failing_a_unix_stream_connection_leaves_no_loop_errors(violation:
 
     from .test_websocket import RawPeer
 
-    loop_errors: List[Any] = []
+    loop_errors: list[Any] = []
     if not asyncio_transport.on_trio():
         asyncio.get_running_loop().set_exception_handler(lambda loop, context: loop_errors.append(context))
     for close_raw in (False, True):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 from types import SimpleNamespace
-from typing import Optional
 
 import pytest
 
@@ -31,7 +30,7 @@ for _b in (0xF1, 0xF2, 0xF3):
 _LEADS[0xF4] = (3, (0x80, 0x8F))
 
 
-def first_bad_byte(data: bytes) -> Optional[int]:
+def first_bad_byte(data: bytes) -> int | None:
     """Index of the first byte no continuation can make valid; None if none.
 
     A sequence cut short at the end is not bad here (more may follow).

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 import anyio
 import pytest
@@ -94,7 +95,7 @@ class ThreadedRawServer:
         self._behaviour = behaviour
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(10)
-        self._errors: List[BaseException] = []
+        self._errors: list[BaseException] = []
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.url = f"ws://127.0.0.1:{self._listener.getsockname()[1]}/"
 
@@ -123,7 +124,7 @@ class ThreadedRawServer:
             except BaseException as exc:  # noqa: BLE001 - reported by the test, not lost in the thread
                 self._errors.append(exc)
 
-    def __enter__(self) -> "ThreadedRawServer":
+    def __enter__(self) -> ThreadedRawServer:
         self._thread.start()
         return self
 
@@ -150,9 +151,9 @@ async def silent_server() -> AsyncIterator[ThreadedRawServer]:
         await server.finished()
 
 
-def read_frames_until(conn: socket.socket, buf: bytearray, last: Frame) -> Tuple[List[Frame], bool]:
+def read_frames_until(conn: socket.socket, buf: bytearray, last: Frame) -> tuple[list[Frame], bool]:
     """Blocking: frames from a client until ``last`` (True) or EOF (False)."""
-    frames: List[Frame] = []
+    frames: list[Frame] = []
     while True:
         got = take_frame(buf, masked=True)
         if got is not None:
@@ -423,7 +424,7 @@ async def test_close_twice_is_a_noop(codec: SimpleNamespace) -> None:
 async def test_close_while_another_task_iterates(codec: SimpleNamespace) -> None:
     with anyio.fail_after(5):
         async with ws_pair() as (client, server):
-            got: List[Any] = []
+            got: list[Any] = []
 
             async def iterate(ws: Websocket) -> None:
                 async for message in ws:
@@ -441,7 +442,7 @@ async def test_close_while_another_task_iterates(codec: SimpleNamespace) -> None
 
 @two_backends
 @pytest.mark.parametrize("code", [None, 1005])
-async def test_close_without_code(codec: SimpleNamespace, code: Optional[int]) -> None:
+async def test_close_without_code(codec: SimpleNamespace, code: int | None) -> None:
     with anyio.fail_after(5):
         async with ws_and_raw(close_timeout=0.2) as (ws, raw):
             async with anyio.create_task_group() as tg:
@@ -541,7 +542,7 @@ async def test_ping_latency_while_another_task_iterates(codec: SimpleNamespace) 
         server = await start(tg)
         with anyio.fail_after(5):
             async with open_websocket(server.url) as ws:
-                got: List[Message[Any]] = []
+                got: list[Message[Any]] = []
                 received = anyio.Event()
 
                 async def reader() -> None:
@@ -563,7 +564,7 @@ async def test_ping_latency_while_another_task_iterates(codec: SimpleNamespace) 
 async def test_concurrent_pings(codec: SimpleNamespace) -> None:
     with anyio.fail_after(5):
         async with ws_pair() as (client, server):
-            latencies: List[float] = []
+            latencies: list[float] = []
 
             async def ping(payload: bytes) -> None:
                 latencies.append(await client.ping(payload))
@@ -770,7 +771,7 @@ async def test_client_fails_bad_frames(codec: SimpleNamespace, opcode: int, payl
         async with ws_and_raw(close_timeout=2, **options) as (ws, raw):
             await raw.send_frame(1, b"fine")
             await raw.send_frame(opcode, payload)
-            codes: List[Optional[int]] = []
+            codes: list[int | None] = []
 
             async def read_close() -> None:
                 codes.append(await raw.read_close_code())
@@ -787,7 +788,7 @@ async def test_client_fails_bad_frames(codec: SimpleNamespace, opcode: int, payl
 
 
 async def test_too_big_message_closes_both_sides_with_1009(codec: SimpleNamespace) -> None:
-    codes: List[Optional[int]] = []
+    codes: list[int | None] = []
     done = anyio.Event()
 
     async def big(ws: Websocket) -> None:
@@ -812,7 +813,7 @@ async def test_too_big_message_closes_both_sides_with_1009(codec: SimpleNamespac
 
 
 async def test_concurrent_senders_never_interleave(codec: SimpleNamespace) -> None:
-    frames: List[Frame] = []
+    frames: list[Frame] = []
     done = anyio.Event()
 
     async def collect(raw: RawPeer) -> None:
@@ -912,8 +913,8 @@ async def test_cancelled_send_never_garbles_the_stream(codec: SimpleNamespace, w
     payload = b"y" * (1 << 20)
     may_read = threading.Event()
     go = anyio.Event()
-    outcome: List[Tuple[List[Frame], bool]] = []
-    dropped: List[bool] = []
+    outcome: list[tuple[list[Frame], bool]] = []
+    dropped: list[bool] = []
 
     def check(conn: socket.socket, buf: bytearray) -> None:
         may_read.wait(10)
@@ -971,7 +972,7 @@ async def test_cancelled_send_never_garbles_the_stream(codec: SimpleNamespace, w
 
 
 async def test_connection_details(codec: SimpleNamespace) -> None:
-    seen: Dict[str, Any] = {}
+    seen: dict[str, Any] = {}
 
     async def describe(ws: Websocket) -> None:
         seen["request_headers"] = ws.request_headers
@@ -1060,7 +1061,7 @@ async def test_send_lock_is_fifo_and_survives_cancellation() -> None:
     from asyncwebsockets.transports.stream import SendLock
 
     lock = SendLock()
-    order: List[int] = []
+    order: list[int] = []
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             await lock.__aenter__()

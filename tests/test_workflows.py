@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Set
+from typing import Any
 
 import pytest
 
@@ -27,7 +27,7 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
-def load(name: str) -> Dict[str, Any]:
+def load(name: str) -> dict[str, Any]:
     data = yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
     assert isinstance(data, dict) and "jobs" in data, name
     # YAML 1.1 reads the key `on` as the boolean True.
@@ -35,7 +35,7 @@ def load(name: str) -> Dict[str, Any]:
     return data
 
 
-def claimed_versions() -> List[str]:
+def claimed_versions() -> list[str]:
     """The 3.X versions of the classifiers, in order."""
     found = []
     for classifier in PYPROJECT["project"]["classifiers"]:
@@ -83,7 +83,7 @@ def test_test_workflow_runs_free_threaded_builds() -> None:
     assert "tests/test_threads.py" in run
 
 
-def wheel_targets() -> Set[str]:
+def wheel_targets() -> set[str]:
     wanted = {cp(v) for v in claimed_versions()}
     if free_threaded_claimed():
         # Free-threaded builds exist from 3.13 on.

@@ -25,7 +25,8 @@ import math
 import socket
 import ssl as _ssl
 import threading
-from typing import Any, Callable, List, Optional, cast
+from collections.abc import Callable
+from typing import Any, cast
 
 import anyio
 from anyio.abc import SocketAttribute
@@ -85,7 +86,7 @@ def _read_buffer() -> memoryview:
     and sharing that buffer between the connections of a loop costs no
     memory per connection: it is only used inside one callback.
     """
-    buffer: Optional[memoryview] = getattr(_read_buffers, "buffer", None)
+    buffer: memoryview | None = getattr(_read_buffers, "buffer", None)
     if buffer is None:
         buffer = _read_buffers.buffer = memoryview(bytearray(READ_SIZE))
     return buffer
@@ -94,30 +95,30 @@ def _read_buffer() -> memoryview:
 class AsyncioTransport(asyncio.BufferedProtocol):
     """Both the asyncio protocol of one connection and its :class:`~.base.Transport`."""
 
-    def __init__(self, on_connect: Optional[Callable[["AsyncioTransport"], None]] = None) -> None:
+    def __init__(self, on_connect: Callable[[AsyncioTransport], None] | None = None) -> None:
         self._on_connect = on_connect
         self._buffer = _read_buffer()
         self._transport: asyncio.Transport = cast(asyncio.Transport, None)
         self._loop = cast(asyncio.AbstractEventLoop, None)
-        self._sink: Optional[Sink] = None
+        self._sink: Sink | None = None
         # Until start(): what arrived, for the handshake's receive().
-        self._chunks: List[bytes] = []
+        self._chunks: list[bytes] = []
         self._size = 0
         self._eof = False
-        self._read_waiter: Optional[asyncio.Future[None]] = None
+        self._read_waiter: asyncio.Future[None] | None = None
         # Pausing is lazy: _reading_paused says we want no more input,
         # _stopped that asyncio was told so, which happens only once a read
         # comes anyway (that read is held in _held until reading resumes).
         self._reading_paused = False
         self._stopped = False
-        self._held: List[bytes] = []
+        self._held: list[bytes] = []
         # Writing.
         self._writing_paused = False
         self._paused_for_replies = False
-        self._drain_waiter: Optional[asyncio.Future[None]] = None
-        self._corked: List[bytes] = []
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._corked: list[bytes] = []
         self._corked_size = 0
-        self._flush_handle: Optional[asyncio.Handle] = None
+        self._flush_handle: asyncio.Handle | None = None
         self._last_send = 0.0
         self._write_limits = (256 * 1024, 64 * 1024)
         # The end: closed (or aborted) by us, closing sequence begun, lost.
@@ -125,7 +126,7 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         self._closing = False
         self._lost = False
         # One timer: keepalive ticks while open, the closing deadline after.
-        self._timer: Optional[asyncio.TimerHandle] = None
+        self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
 
     # -- asyncio's callbacks -----------------------------------------------------
@@ -188,7 +189,7 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         self._wake_reader()
         return False
 
-    def connection_lost(self, exc: Optional[Exception]) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._eof = self._lost = self._closing = True
         self._cancel_timer()
         self._wake_reader()
@@ -496,7 +497,7 @@ class AsyncioTransport(asyncio.BufferedProtocol):
 
 
 async def connect(
-    host: str, port: int, ssl: Optional[_ssl.SSLContext], server_hostname: Optional[str]
+    host: str, port: int, ssl: _ssl.SSLContext | None, server_hostname: str | None
 ) -> AsyncioTransport:
     """Open a TCP (or TLS) connection with our protocol on the running loop."""
     loop = asyncio.get_running_loop()
@@ -510,7 +511,7 @@ async def connect(
     return protocol
 
 
-async def connect_unix(path: str, ssl: Optional[_ssl.SSLContext], server_hostname: Optional[str]) -> AsyncioTransport:
+async def connect_unix(path: str, ssl: _ssl.SSLContext | None, server_hostname: str | None) -> AsyncioTransport:
     """Open a connection to a Unix socket (TLS over it with ``ssl``) with our protocol."""
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_unix_connection(
@@ -523,9 +524,9 @@ async def start_server(
     on_connect: Callable[[AsyncioTransport], None],
     sock: socket.socket,
     *,
-    ssl: Optional[_ssl.SSLContext],
+    ssl: _ssl.SSLContext | None,
     backlog: int,
-    ssl_handshake_timeout: Optional[float],
+    ssl_handshake_timeout: float | None,
 ) -> asyncio.base_events.Server:
     """Serve on the listening ``sock``; ``on_connect`` gets each accepted connection."""
     loop = asyncio.get_running_loop()
@@ -541,7 +542,7 @@ async def start_server(
     )
 
 
-def adopt(stream: Any) -> Optional[AsyncioTransport]:
+def adopt(stream: Any) -> AsyncioTransport | None:
     """Take over the asyncio transport under an anyio TCP stream, if it has one.
 
     Code written for the 0.x API accepts connections with anyio and hands

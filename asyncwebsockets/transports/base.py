@@ -13,7 +13,7 @@ asyncio's protocol callbacks with no task at all, or one reader task.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Protocol, Tuple, Union
+from typing import Any, Protocol
 
 import anyio
 
@@ -54,7 +54,7 @@ class Sink(Protocol):
     def queued(self) -> int:
         """Messages waiting for the application."""
 
-    def data_received(self, data: Union[bytes, memoryview]) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         """Bytes from the peer; a memoryview is only valid during the call."""
 
     def eof_received(self) -> None: ...
@@ -62,7 +62,7 @@ class Sink(Protocol):
     def tick(self, now: float) -> None:
         """Keepalive and other timed duties; may queue bytes or fail the connection."""
 
-    def closing_plan(self) -> Tuple[bool, Optional[float]]:
+    def closing_plan(self) -> tuple[bool, float | None]:
         """Once the connection is closed: (half-close first?, seconds to wait for the peer's EOF)."""
 
     def finished(self) -> None:

@@ -20,7 +20,8 @@ import math
 import socket
 import weakref
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Optional, Union
+from collections.abc import Callable
+from typing import Any
 
 import anyio
 from anyio.abc import ByteStream, SocketAttribute
@@ -56,7 +57,7 @@ class SendLock:
         self._locked = False
         # Made on first contention: an empty deque is most of a kilobyte,
         # and most connections never contend.
-        self._waiters: Optional[Deque[anyio.Event]] = None
+        self._waiters: deque[anyio.Event] | None = None
 
     async def __aenter__(self) -> None:
         if not self._locked:
@@ -134,15 +135,15 @@ class _Watchdog:
     quiet spell; the next departure starts it again.
     """
 
-    _loops: "weakref.WeakKeyDictionary[Any, _Watchdog]" = weakref.WeakKeyDictionary()
+    _loops: weakref.WeakKeyDictionary[Any, _Watchdog] = weakref.WeakKeyDictionary()
 
     def __init__(self, clock: Callable[[], float]) -> None:
-        self.away: Dict[StreamTransport, float] = {}
+        self.away: dict[StreamTransport, float] = {}
         self._clock = clock
         self._ticking = False
 
     @classmethod
-    def of_this_loop(cls) -> "_Watchdog":
+    def of_this_loop(cls) -> _Watchdog:
         key: Any
         clock: Callable[[], float]
         if on_trio():
@@ -157,7 +158,7 @@ class _Watchdog:
             watchdog = cls._loops[key] = cls(clock)
         return watchdog
 
-    def leave(self, transport: "StreamTransport") -> None:
+    def leave(self, transport: StreamTransport) -> None:
         self.away[transport] = self._clock() + GRACE
         if not self._ticking:
             self._ticking = True
@@ -188,18 +189,18 @@ class _Watchdog:
             self._ticking = False
 
 
-def _raw_socket(stream: Any) -> Optional[socket.socket]:
+def _raw_socket(stream: Any) -> socket.socket | None:
     """The socket under an anyio Unix socket stream on asyncio, which reads it directly."""
     if type(stream).__name__ != "UNIXSocketStream" or type(stream).__module__ != "anyio._backends._asyncio":
         return None
-    sock: Optional[socket.socket] = stream.extra(SocketAttribute.raw_socket, None)
+    sock: socket.socket | None = stream.extra(SocketAttribute.raw_socket, None)
     return sock
 
 
 class StreamTransport:
     """A transport over an anyio byte stream."""
 
-    def __init__(self, stream: Union[ByteStream, Any]) -> None:
+    def __init__(self, stream: ByteStream | Any) -> None:
         self._stream = stream
         self._closed = False
         self._aborted = False
@@ -210,15 +211,15 @@ class StreamTransport:
         # stands aside, parked in _parked.
         self._application_reads = False
         self._application_waits = False
-        self._parked: Optional[anyio.CancelScope] = None
-        self._watchdog: Optional[_Watchdog] = None
-        self._resume: Optional[Wakeup] = None
+        self._parked: anyio.CancelScope | None = None
+        self._watchdog: _Watchdog | None = None
+        self._resume: Wakeup | None = None
         # The scope of a read that is waiting, so that poke() can interrupt it.
-        self._waiting: Optional[anyio.CancelScope] = None
+        self._waiting: anyio.CancelScope | None = None
         self._raw = _raw_socket(stream)
 
     @property
-    def stream(self) -> Union[ByteStream, Any]:
+    def stream(self) -> ByteStream | Any:
         return self._stream
 
     @property
@@ -258,7 +259,7 @@ class StreamTransport:
             except (OSError, anyio.ClosedResourceError, anyio.BusyResourceError):
                 return b""
 
-    async def receive_until(self, deadline: Optional[float], interruptible: bool = True) -> Optional[bytes]:
+    async def receive_until(self, deadline: float | None, interruptible: bool = True) -> bytes | None:
         """The next bytes; None at ``deadline`` (on anyio's clock) or when poked.
 
         ``interruptible=False`` (with no deadline) saves the cancel scope

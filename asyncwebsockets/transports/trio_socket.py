@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import socket
-from typing import Any, Optional
+from typing import Any
 
 from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.tls import TLSAttribute
@@ -63,7 +63,7 @@ class TrioSocketTransport(StreamTransport):
             if data is not None:
                 return data
 
-    async def receive_until(self, deadline: Optional[float], interruptible: bool = True) -> Optional[bytes]:
+    async def receive_until(self, deadline: float | None, interruptible: bool = True) -> bytes | None:
         """The next bytes; None at ``deadline`` or when poked.
 
         The socket is tried first; only when it has nothing do we sleep,

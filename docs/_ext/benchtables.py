@@ -15,8 +15,9 @@ a missing value inside a table renders as "n/a".
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any
 
 from docutils import nodes
 from docutils.parsers.rst import Directive, directives
@@ -26,7 +27,7 @@ DOCS = Path(__file__).resolve().parent.parent
 RESULTS = DOCS / "_bench"
 STATIC = DOCS / "_static"
 
-Table = Tuple[List[str], List[List[str]]]
+Table = tuple[list[str], list[list[str]]]
 
 MISSING = "n/a"
 
@@ -42,7 +43,7 @@ def _number(value: Any, scale: float = 1.0) -> str:
     return f"{value:,.2f}"
 
 
-def _section(data: Any, key: str) -> Dict[str, Any]:
+def _section(data: Any, key: str) -> dict[str, Any]:
     """``data[key]`` as a mapping of rows; KeyError names what is missing."""
     section = data.get(key) if isinstance(data, dict) else None
     if not isinstance(section, dict) or not section:
@@ -50,9 +51,9 @@ def _section(data: Any, key: str) -> Dict[str, Any]:
     return section
 
 
-def _grid(rows: Dict[str, Any], first: str, cell: Callable[[Any], str]) -> Table:
+def _grid(rows: dict[str, Any], first: str, cell: Callable[[Any], str]) -> Table:
     """One row per key of ``rows``, one column per key found in any row."""
-    columns: List[str] = []
+    columns: list[str] = []
     for row in rows.values():
         for name in row if isinstance(row, dict) else ():
             if name not in columns:
@@ -147,7 +148,7 @@ CODEC = ("codec.json", "python bench/codec.py --json docs/_bench/codec.json")
 ECHO = ("echo.json", "python bench/echo.py --json docs/_bench/echo.json")
 MEMORY = ("memory.json", "python bench/memory.py --json docs/_bench/memory.json")
 
-KINDS: Dict[str, Tuple[Tuple[str, str], Callable[[Any], Table]]] = {
+KINDS: dict[str, tuple[tuple[str, str], Callable[[Any], Table]]] = {
     "codec-mask": (CODEC, codec_mask),
     "codec-parse": (CODEC, codec_parse),
     "codec-serialize": (CODEC, codec_serialize),
@@ -160,7 +161,7 @@ KINDS: Dict[str, Tuple[Tuple[str, str], Callable[[Any], Table]]] = {
 }
 
 
-def _note(text: str) -> List[nodes.Node]:
+def _note(text: str) -> list[nodes.Node]:
     return [nodes.note("", nodes.paragraph(text=text))]
 
 
@@ -170,7 +171,7 @@ class BenchTable(Directive):
     required_arguments = 1
     has_content = False
 
-    def run(self) -> List[nodes.Node]:
+    def run(self) -> list[nodes.Node]:
         kind = self.arguments[0]
         if kind not in KINDS:
             raise self.error(f"unknown bench-table kind {kind!r}; one of {', '.join(KINDS)}")
@@ -188,7 +189,7 @@ class BenchTable(Directive):
         return [_table(header, body)]
 
 
-def _table(header: List[str], body: List[List[str]]) -> nodes.table:
+def _table(header: list[str], body: list[list[str]]) -> nodes.table:
     """A plain table node: cell text is never parsed as markup."""
     table = nodes.table(classes=["bench-table"])
     group = nodes.tgroup(cols=len(header))
@@ -213,7 +214,7 @@ class BenchImage(Directive):
     has_content = False
     option_spec = {"alt": directives.unchanged}
 
-    def run(self) -> List[nodes.Node]:
+    def run(self) -> list[nodes.Node]:
         name = self.arguments[0]
         path = STATIC / name
         self.state.document.settings.env.note_dependency(str(path))
@@ -227,7 +228,7 @@ class BenchImage(Directive):
         return container.children
 
 
-def setup(app: Any) -> Dict[str, Any]:
+def setup(app: Any) -> dict[str, Any]:
     app.add_directive("bench-table", BenchTable)
     app.add_directive("bench-image", BenchImage)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -5,7 +5,15 @@ from functools import partial
 
 import anyio
 
-from asyncwebsockets import HandshakeRejected, Response, basic_auth, check_origin, create_websocket, open_websocket, serve
+from asyncwebsockets import (
+    HandshakeRejected,
+    Response,
+    basic_auth,
+    check_origin,
+    create_websocket,
+    open_websocket,
+    serve,
+)
 
 
 async def echo(ws):

@@ -6,7 +6,6 @@ real life the proxy is given to you, often in HTTPS_PROXY / HTTP_PROXY.
 SOCKS needs pip install 'asyncwebsockets[socks]'.
 """
 
-import asyncio
 import socket
 import subprocess
 import sys
