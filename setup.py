@@ -47,8 +47,7 @@ class OptionalBuildExt(build_ext):
         if REQUIRE:
             raise exc
         sys.stderr.write(
-            f"warning: asyncwebsockets speedups not built ({exc}); "
-            "the pure-Python implementation will be used\n"
+            f"warning: asyncwebsockets speedups not built ({exc}); the pure-Python implementation will be used\n"
         )
 
 

@@ -438,7 +438,9 @@ async def run_serve(args: argparse.Namespace, console: Console) -> int:
         async with anyio.create_task_group() as tg:
             try:
                 server: WebSocketServer = await tg.start(
-                    partial(serve, echo, args.host, args.port, ssl=context, subprotocols=args.subprotocol or None, **options)
+                    partial(
+                        serve, echo, args.host, args.port, ssl=context, subprotocols=args.subprotocol or None, **options
+                    )
                 )
             except OSError as exc:
                 console.error(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
@@ -488,7 +490,12 @@ def build_parser(prog: str = "asyncwebsockets") -> argparse.ArgumentParser:
     )
     connect.add_argument("url", metavar="URL", help="a ws:// or wss:// URL")
     connect.add_argument(
-        "-H", "--header", action="append", type=_header, metavar="'NAME: VALUE'", help="add a request header (repeatable)"
+        "-H",
+        "--header",
+        action="append",
+        type=_header,
+        metavar="'NAME: VALUE'",
+        help="add a request header (repeatable)",
     )
     connect.add_argument(
         "--subprotocol", action="append", metavar="NAME", help="offer a subprotocol (repeatable, preferred first)"

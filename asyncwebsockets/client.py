@@ -107,7 +107,11 @@ async def create_websocket(
             target, other_host = redirects.follow(uri, exc)
             logger.debug(
                 "HTTP %d redirect from %s%s to %s%s",
-                exc.status_code, uri.host_header, uri.resource, target.host_header, target.resource,
+                exc.status_code,
+                uri.host_header,
+                uri.resource,
+                target.host_header,
+                target.resource,
             )
             if other_host:
                 extra = strip_credentials(extra)
@@ -233,7 +237,9 @@ async def create_websocket_client(
 
 
 @asynccontextmanager
-async def open_websocket_client(sock: Any, addr: Address, path: str, *args: Any, **kwargs: Any) -> AsyncIterator[Websocket]:
+async def open_websocket_client(
+    sock: Any, addr: Address, path: str, *args: Any, **kwargs: Any
+) -> AsyncIterator[Websocket]:
     """:func:`create_websocket_client` for an ``async with`` block."""
     ws = await create_websocket_client(sock, addr, path, *args, **kwargs)
     try:

@@ -49,7 +49,9 @@ class MessageDeflater:
 
     __slots__ = ("_wbits", "_no_context_takeover", "_level", "_memory_level", "_compressor")
 
-    def __init__(self, window_bits: int = 15, no_context_takeover: bool = False, level: int = 6, memory_level: int = 8) -> None:
+    def __init__(
+        self, window_bits: int = 15, no_context_takeover: bool = False, level: int = 6, memory_level: int = 8
+    ) -> None:
         self._wbits = _raw_wbits(window_bits)
         self._no_context_takeover = no_context_takeover
         self._level = level

@@ -200,7 +200,9 @@ def parse_response(response: str, offered: PerMessageDeflate) -> PerMessageDefla
             raise NegotiationError("server_max_window_bits was asked for and not accepted")
         server_bits = MAX_WINDOW_BITS
     elif server_bits > offered.server_max_window_bits:
-        raise NegotiationError(f"server_max_window_bits={server_bits} exceeds the {offered.server_max_window_bits} offered")
+        raise NegotiationError(
+            f"server_max_window_bits={server_bits} exceeds the {offered.server_max_window_bits} offered"
+        )
     client_bits = offered.client_max_window_bits
     if _CLIENT_WINDOW in params:
         bits = params[_CLIENT_WINDOW]

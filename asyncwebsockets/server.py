@@ -175,12 +175,16 @@ class WebSocketServer:
         """Wait until the server has stopped and every connection is closed."""
         await self._stopped.wait()
 
-    async def aclose(self, code: int = 1001, reason: str = "server shutting down", timeout: float | None = None) -> None:
+    async def aclose(
+        self, code: int = 1001, reason: str = "server shutting down", timeout: float | None = None
+    ) -> None:
         """:meth:`close`, then :meth:`wait_closed`."""
         self.close(code, reason, timeout)
         await self.wait_closed()
 
-    async def _run(self, accept: Callable[[TaskGroup], Coroutine[Any, Any, None]], task_status: TaskStatus[WebSocketServer]) -> None:
+    async def _run(
+        self, accept: Callable[[TaskGroup], Coroutine[Any, Any, None]], task_status: TaskStatus[WebSocketServer]
+    ) -> None:
         """Serve until closed or cancelled, then shut down as :meth:`close` says.
 
         The connections live in a task group under a shield, so that
@@ -415,9 +419,7 @@ async def _listening_sockets(
             raise
         unix.setblocking(False)
         return [unix]
-    listener = await anyio.create_tcp_listener(
-        local_host=host, local_port=port, backlog=backlog, reuse_port=reuse_port
-    )
+    listener = await anyio.create_tcp_listener(local_host=host, local_port=port, backlog=backlog, reuse_port=reuse_port)
     inner = getattr(listener, "listeners", [listener])
     sockets = [one.extra(SocketAttribute.raw_socket).dup() for one in inner]
     await listener.aclose()

@@ -182,9 +182,7 @@ class Websocket:
 
     # -- sending -----------------------------------------------------------------
 
-    async def send(
-        self, data: Data | Iterable[Data] | AsyncIterable[Data], final: bool = True
-    ) -> None:
+    async def send(self, data: Data | Iterable[Data] | AsyncIterable[Data], final: bool = True) -> None:
         """Send a text (``str``) or binary message.
 
         ``final=False`` sends a fragment: the message continues with the

@@ -347,7 +347,9 @@ def targets(mask: Result, parse: Result) -> list[tuple[str, float | None, float]
         out.append((f"mask {row}: compiled / websockets", ratio(mask, row, "ours copy", "websockets"), 1.0))
         if size >= 16384:
             out.append((f"mask {row}: compiled copy / memcpy", ratio(mask, row, "ours copy", "memcpy"), 1.0))
-            out.append((f"mask {row}: in-place / AVX2 C loop", ratio(mask, row, "ours in-place", "avx2 C loop"), 1 / 1.2))
+            out.append(
+                (f"mask {row}: in-place / AVX2 C loop", ratio(mask, row, "ours in-place", "avx2 C loop"), 1 / 1.2)
+            )
     return out
 
 
@@ -377,7 +379,9 @@ def main() -> None:
     mask = bench_mask(sizes, rounds, budget)
     parse = bench_parse(args.quick, rounds, budget)
     serialize = bench_serialize(rounds, budget)
-    scaled_parse = {row: {k: (v / 1e3 if v is not None else None) for k, v in values.items()} for row, values in parse.items()}
+    scaled_parse = {
+        row: {k: (v / 1e3 if v is not None else None) for k, v in values.items()} for row, values in parse.items()
+    }
     scaled_serialize = {
         row: {k: (v / 1e3 if v is not None else None) for k, v in values.items()} for row, values in serialize.items()
     }
@@ -403,7 +407,9 @@ def main() -> None:
     if args.json:
         goals = [{"target": d, "measured": m, "required": r} for d, m, r in targets(mask, parse)]
         Path(args.json).write_text(
-            json.dumps({"mask_GBps": mask, "parse_msgs_per_s": parse, "serialize_per_s": serialize, "targets": goals}, indent=2)
+            json.dumps(
+                {"mask_GBps": mask, "parse_msgs_per_s": parse, "serialize_per_s": serialize, "targets": goals}, indent=2
+            )
         )
 
 

@@ -69,7 +69,9 @@ def start_server(lib: str) -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-def run_client(lib: str, port: int, size: int, mode: str, seconds: float, conns: int, server_pid: int) -> dict[str, Any] | None:
+def run_client(
+    lib: str, port: int, size: int, mode: str, seconds: float, conns: int, server_pid: int
+) -> dict[str, Any] | None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     before = cpu_seconds(server_pid)
     args = [sys.executable, __file__, "--client", lib, "--url", f"ws://127.0.0.1:{port}/", "--size", str(size)]
@@ -102,7 +104,9 @@ def client_main(args: argparse.Namespace) -> None:
     print(json.dumps(summary))
 
 
-def bench(libs: list[str], cases: list[tuple[str, str, int]], rounds: int, seconds: float) -> dict[str, dict[str, dict[str, Any]]]:
+def bench(
+    libs: list[str], cases: list[tuple[str, str, int]], rounds: int, seconds: float
+) -> dict[str, dict[str, dict[str, Any]]]:
     """results[case][lib] = medians over rounds."""
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for round_no in range(rounds):
@@ -114,14 +118,18 @@ def bench(libs: list[str], cases: list[tuple[str, str, int]], rounds: int, secon
                     result = run_client(lib, port, SIZES[size_label], mode, seconds, conns, proc.pid)
                     if result is not None:
                         raw.setdefault(case, {}).setdefault(lib, []).append(result)
-                    print(f"round {round_no + 1} {lib:15} {case:28} "
-                          + (f"{result['messages'] / result['elapsed']:10,.0f} msgs/s" if result else "failed"), flush=True)
+                    print(
+                        f"round {round_no + 1} {lib:15} {case:28} "
+                        + (f"{result['messages'] / result['elapsed']:10,.0f} msgs/s" if result else "failed"),
+                        flush=True,
+                    )
             finally:
                 proc.kill()
                 proc.wait()
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for case, by_lib in raw.items():
         for lib, runs in by_lib.items():
+
             def med(key: str) -> float | None:
                 values = [r[key] for r in runs if r.get(key) is not None]
                 return statistics.median(values) if values else None
@@ -131,8 +139,12 @@ def bench(libs: list[str], cases: list[tuple[str, str, int]], rounds: int, secon
                 "msgs_per_s": statistics.median([r["messages"] / r["elapsed"] for r in runs]),
                 "p50_us": (med("p50") or 0) * 1e6 if med("p50") else None,
                 "p99_us": (med("p99") or 0) * 1e6 if med("p99") else None,
-                "client_cpu_us": statistics.median([r["client_cpu"] / max(m, 1) * 1e6 for r, m in zip(runs, messages, strict=True)]),
-                "server_cpu_us": statistics.median([r["server_cpu"] / max(m, 1) * 1e6 for r, m in zip(runs, messages, strict=True)]),
+                "client_cpu_us": statistics.median(
+                    [r["client_cpu"] / max(m, 1) * 1e6 for r, m in zip(runs, messages, strict=True)]
+                ),
+                "server_cpu_us": statistics.median(
+                    [r["server_cpu"] / max(m, 1) * 1e6 for r, m in zip(runs, messages, strict=True)]
+                ),
             }
     return results
 
@@ -163,7 +175,9 @@ def targets(results: dict[str, dict[str, dict[str, Any]]]) -> list[tuple[str, fl
         if ", 50 conn, " in case and (case.endswith("64 KiB") or case.endswith("1 MiB")):
             best = best_asyncio_peer(case)
             if best is not None:
-                out.append((f"{case}: ours-asyncio / {best} (best asyncio peer)", ratio(case, "ours-asyncio", best), 1.2))
+                out.append(
+                    (f"{case}: ours-asyncio / {best} (best asyncio peer)", ratio(case, "ours-asyncio", best), 1.2)
+                )
         out.append((f"{case}: ours-asyncio / websockets", ratio(case, "ours-asyncio", "websockets"), 2.0))
         out.append((f"{case}: ours-trio / trio-websocket", ratio(case, "ours-trio", "trio-websocket"), 3.0))
         for ours in ("ours-asyncio", "ours-trio"):
@@ -193,10 +207,17 @@ def render(results: dict[str, dict[str, dict[str, Any]]], libs: list[str]) -> st
             else:
                 cells.append(f"{value['msgs_per_s']:,.0f}")
         lines.append(f"| {case} | " + " | ".join(cells) + " |")
-    lines += ["", "### CPU per message (µs, client / server)", "", "| case | " + " | ".join(libs) + " |", "|---" * (len(libs) + 1) + "|"]
+    lines += [
+        "",
+        "### CPU per message (µs, client / server)",
+        "",
+        "| case | " + " | ".join(libs) + " |",
+        "|---" * (len(libs) + 1) + "|",
+    ]
     for case, by_lib in results.items():
         cells = [
-            f"{by_lib[lib]['client_cpu_us']:.1f} / {by_lib[lib]['server_cpu_us']:.1f}" if lib in by_lib else "n/a" for lib in libs
+            f"{by_lib[lib]['client_cpu_us']:.1f} / {by_lib[lib]['server_cpu_us']:.1f}" if lib in by_lib else "n/a"
+            for lib in libs
         ]
         lines.append(f"| {case} | " + " | ".join(cells) + " |")
     lines += ["", "### Targets", "", "| target | measured | required | |", "|---|---|---|---|"]

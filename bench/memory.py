@@ -59,7 +59,6 @@ def client_main(args: argparse.Namespace) -> None:
             ws = sockets[0]
             payload = os.urandom(1 << 20)
 
-
             async def send_all() -> None:
                 for _ in range(8):
                     await ws.send(payload)
@@ -84,7 +83,17 @@ def measure(lib: str, connections: int, echo_rounds: int) -> dict[str, Any]:
         base = rss_kib(server.pid)
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         client = subprocess.Popen(
-            [sys.executable, __file__, "--client", "--port", str(port), "--connections", str(connections), "--echo", str(echo_rounds)],
+            [
+                sys.executable,
+                __file__,
+                "--client",
+                "--port",
+                str(port),
+                "--connections",
+                str(connections),
+                "--echo",
+                str(echo_rounds),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -155,7 +164,12 @@ def main() -> None:
         Path(args.markdown).write_text(text)
     if args.json:
         goals = [
-            {"target": f"{lib}: KiB per idle connection <= 20", "measured": value["per_idle_connection_kib"], "required": 20.0, "at_most": True}
+            {
+                "target": f"{lib}: KiB per idle connection <= 20",
+                "measured": value["per_idle_connection_kib"],
+                "required": 20.0,
+                "at_most": True,
+            }
             for lib, value in results.items()
             if lib.startswith("ours")
         ]

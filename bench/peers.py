@@ -29,7 +29,9 @@ def _write_port(port_file: str, port: int) -> None:
 # -- shared client driver for awaitable send/recv APIs ------------------------
 
 
-async def _drive_asyncio(connect: Callable[[], Any], send: Any, recv: Any, close: Any, size: int, mode: str, seconds: float, conns: int) -> dict[str, Any]:
+async def _drive_asyncio(
+    connect: Callable[[], Any], send: Any, recv: Any, close: Any, size: int, mode: str, seconds: float, conns: int
+) -> dict[str, Any]:
     payload = b"x" * size
     connections = [await connect() for _ in range(conns)]
     rtts: list[float] = []
@@ -102,7 +104,9 @@ def serve_ours(port_file: str, backend: str) -> None:
     async def main() -> None:
         async with anyio.create_task_group() as tg:
             server = await tg.start(
-                lambda task_status: serve(echo, "127.0.0.1", 0, max_message_size=MAX, ping_interval=None, task_status=task_status)
+                lambda task_status: serve(
+                    echo, "127.0.0.1", 0, max_message_size=MAX, ping_interval=None, task_status=task_status
+                )
             )
             _write_port(port_file, server.port)
 
@@ -359,7 +363,17 @@ def _import_original() -> Any:
     if not (cache / "asyncwebsockets" / "websocket.py").exists():
         wheels = cache.parent / "wheels"
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(wheels), f"asyncwebsockets=={ORIGINAL_VERSION}"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "-d",
+                str(wheels),
+                f"asyncwebsockets=={ORIGINAL_VERSION}",
+            ],
             check=True,
         )
         wheel = next(wheels.glob(f"asyncwebsockets-{ORIGINAL_VERSION}-*.whl"))
@@ -379,7 +393,11 @@ def fetch_original() -> None:
     import subprocess
     import sys
 
-    subprocess.run([sys.executable, "-c", "import peers; peers._import_original()"], check=True, cwd=str(__import__("pathlib").Path(__file__).parent))
+    subprocess.run(
+        [sys.executable, "-c", "import peers; peers._import_original()"],
+        check=True,
+        cwd=str(__import__("pathlib").Path(__file__).parent),
+    )
 
 
 def serve_original(port_file: str) -> None:
@@ -417,7 +435,9 @@ def client_original(url: str, size: int, mode: str, seconds: float, conns: int) 
     async def close(ws: Any) -> None:
         await ws.close(1000)
 
-    return asyncio.run(_drive_asyncio(lambda: original.create_websocket(url), send, recv, close, size, mode, seconds, conns))
+    return asyncio.run(
+        _drive_asyncio(lambda: original.create_websocket(url), send, recv, close, size, mode, seconds, conns)
+    )
 
 
 # -- trio-websocket ---------------------------------------------------------------
@@ -438,7 +458,9 @@ def serve_trio_websocket(port_file: str) -> None:
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             server = await nursery.start(
-                lambda task_status: serve_websocket(echo, "127.0.0.1", 0, ssl_context=None, max_message_size=MAX, task_status=task_status)
+                lambda task_status: serve_websocket(
+                    echo, "127.0.0.1", 0, ssl_context=None, max_message_size=MAX, task_status=task_status
+                )
             )
             _write_port(port_file, server.port)
 
@@ -516,8 +538,14 @@ LIBRARIES: dict[str, dict[str, Any]] = {
     "ours-asyncio": {"serve": lambda f: serve_ours(f, "asyncio"), "client": lambda *a: client_ours(*a, "asyncio")},
     "ours-uvloop": {"serve": lambda f: serve_ours(f, "uvloop"), "client": lambda *a: client_ours(*a, "uvloop")},
     "ours-trio": {"serve": lambda f: serve_ours(f, "trio"), "client": lambda *a: client_ours(*a, "trio")},
-    "ours-0.x-api": {"serve": lambda f: serve_ours_0x_api(f, "asyncio"), "client": lambda *a: client_ours(*a, "asyncio")},
-    "ours-0.x-api-trio": {"serve": lambda f: serve_ours_0x_api(f, "trio"), "client": lambda *a: client_ours(*a, "trio")},
+    "ours-0.x-api": {
+        "serve": lambda f: serve_ours_0x_api(f, "asyncio"),
+        "client": lambda *a: client_ours(*a, "asyncio"),
+    },
+    "ours-0.x-api-trio": {
+        "serve": lambda f: serve_ours_0x_api(f, "trio"),
+        "client": lambda *a: client_ours(*a, "trio"),
+    },
     "aiohttp": {"serve": serve_aiohttp, "client": client_aiohttp},
     "picows": {"serve": serve_picows, "client": client_picows},
     "websockets": {"serve": serve_websockets, "client": client_websockets},

@@ -1,7 +1,7 @@
 """Plot echo throughput by message size from ``bench/echo.py --json`` output.
 
-    python bench/echo.py --json echo.json
-    python bench/plot.py echo.json docs/_static/echo.png
+python bench/echo.py --json echo.json
+python bench/plot.py echo.json docs/_static/echo.png
 """
 
 from __future__ import annotations
@@ -28,8 +28,13 @@ def main() -> None:
         width = 0.8 / max(len(libs), 1)
         for i, lib in enumerate(libs):
             values = [results[case].get(lib, {}).get("msgs_per_s", 0) / 1000 for case in cases]
-            ax.bar([x + i * width for x in range(len(cases))], values, width, label=lib,
-                   edgecolor="black" if lib.startswith("ours") else None)
+            ax.bar(
+                [x + i * width for x in range(len(cases))],
+                values,
+                width,
+                label=lib,
+                edgecolor="black" if lib.startswith("ours") else None,
+            )
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(cases))], sizes)
         ax.set_title(f"echo, {mode}, 1 connection")
         # Logarithmic: rates differ a hundredfold between 32 B and 1 MiB.

@@ -79,7 +79,9 @@ def testee_env(impl: str) -> dict[str, str]:
     return env
 
 
-def run_combination(mode: str, backend: str, impl: str, cases: list[str], exclude: list[str], wstest: Path, timeout: float) -> Path:
+def run_combination(
+    mode: str, backend: str, impl: str, cases: list[str], exclude: list[str], wstest: Path, timeout: float
+) -> Path:
     agent = f"asyncwebsockets-{mode}-{backend}-{impl}"
     outdir = REPORTS / agent
     shutil.rmtree(outdir, ignore_errors=True)
@@ -105,7 +107,9 @@ def run_combination(mode: str, backend: str, impl: str, cases: list[str], exclud
                 "exclude-agent-cases": {},
             }
             spec_file.write_text(json.dumps(spec, indent=2))
-            subprocess.run([str(wstest), "-m", "fuzzingclient", "-s", str(spec_file)], check=True, timeout=timeout, cwd=HERE)
+            subprocess.run(
+                [str(wstest), "-m", "fuzzingclient", "-s", str(spec_file)], check=True, timeout=timeout, cwd=HERE
+            )
         else:
             spec = {
                 "url": f"ws://127.0.0.1:{port}",
@@ -117,11 +121,22 @@ def run_combination(mode: str, backend: str, impl: str, cases: list[str], exclud
             spec_file.write_text(json.dumps(spec, indent=2))
             # --webport 0: no embedded web server, whose fixed port 8080 would
             # collide with another run (or anything else) on this machine.
-            fuzzer = subprocess.Popen([str(wstest), "-m", "fuzzingserver", "-s", str(spec_file), "--webport", "0"], cwd=HERE)
+            fuzzer = subprocess.Popen(
+                [str(wstest), "-m", "fuzzingserver", "-s", str(spec_file), "--webport", "0"], cwd=HERE
+            )
             procs.append(fuzzer)
             wait_for_port(port, fuzzer)
             subprocess.run(
-                [sys.executable, str(HERE / "testee_client.py"), "--backend", backend, "--url", f"ws://127.0.0.1:{port}", "--agent", agent],
+                [
+                    sys.executable,
+                    str(HERE / "testee_client.py"),
+                    "--backend",
+                    backend,
+                    "--url",
+                    f"ws://127.0.0.1:{port}",
+                    "--agent",
+                    agent,
+                ],
                 env=testee_env(impl),
                 check=True,
                 timeout=timeout,
@@ -136,7 +151,7 @@ def run_combination(mode: str, backend: str, impl: str, cases: list[str], exclud
 
 def summarise(index: Path) -> tuple[str, dict[str, Counter[str]], list[tuple[str, str, str]]]:
     data = json.loads(index.read_text())
-    (agent, results), = data.items()
+    ((agent, results),) = data.items()
     sections: dict[str, Counter[str]] = defaultdict(Counter)
     notable: list[tuple[str, str, str]] = []
     for case_id, result in results.items():

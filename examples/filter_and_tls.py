@@ -33,7 +33,9 @@ async def main():
     ca.configure_trust(client_context)
 
     async with anyio.create_task_group() as tg:
-        server = await tg.start(lambda task_status: serve(chat, "127.0.0.1", 0, ssl=server_context, filter=check, task_status=task_status))
+        server = await tg.start(
+            lambda task_status: serve(chat, "127.0.0.1", 0, ssl=server_context, filter=check, task_status=task_status)
+        )
         url = f"wss://localhost:{server.port}"
         async with open_websocket(url + "/chat", subprotocols=["chat.v2"], ssl=client_context) as ws:
             print((await ws.receive()).data)

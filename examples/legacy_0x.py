@@ -41,6 +41,8 @@ async def client_on_socket(conn):
             await sock.close(code=1000, reason="Thank you!")
     assert rcvd == 1
     await sock.close()
+
+
 # --- 0.x code ends here -----------------------------------------------------
 
 

@@ -328,7 +328,9 @@ async def ws_pair(
 
 
 @asynccontextmanager
-async def ws_and_raw(kind: str = "memory", role: str = "client", **options: Any) -> AsyncIterator[tuple[Websocket, RawPeer]]:
+async def ws_and_raw(
+    kind: str = "memory", role: str = "client", **options: Any
+) -> AsyncIterator[tuple[Websocket, RawPeer]]:
     """One of ours (``role``) and a raw peer at the other end, past the handshake."""
     a, b = await stream_pair(kind)
     made: list[Websocket] = []

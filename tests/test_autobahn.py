@@ -42,7 +42,8 @@ def run_compliance(*args: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "mode, backend, impl", [("server", "asyncio", "compiled"), ("client", "trio", "compiled"), ("server", "trio", "python")]
+    "mode, backend, impl",
+    [("server", "asyncio", "compiled"), ("client", "trio", "compiled"), ("server", "trio", "python")],
 )
 def test_autobahn_quick(mode: str, backend: str, impl: str) -> None:
     summary = run_compliance("--quick", "--mode", mode, "--backend", backend, "--impl", impl)

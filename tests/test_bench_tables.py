@@ -34,7 +34,9 @@ ECHO = {
         "ours-asyncio": {"msgs_per_s": 500000.0, "p50_us": None, "client_cpu_us": 1.5, "server_cpu_us": 1.25},
         "aiohttp": {"msgs_per_s": 100000.0, "p50_us": None, "client_cpu_us": 5.0, "server_cpu_us": 4.0},
     },
-    "latency, 1 conn, 32 B": {"ours-asyncio": {"msgs_per_s": 20000.0, "p50_us": 48.7, "client_cpu_us": 20.0, "server_cpu_us": 18.0}},
+    "latency, 1 conn, 32 B": {
+        "ours-asyncio": {"msgs_per_s": 20000.0, "p50_us": 48.7, "client_cpu_us": 20.0, "server_cpu_us": 18.0}
+    },
 }
 
 

@@ -560,7 +560,15 @@ def test_help(args: list[str]) -> None:
     assert result.returncode == 0
     assert result.stdout.startswith("usage: python -m asyncwebsockets")
     if args == ["connect"]:
-        for option in ("--header", "--subprotocol", "--origin", "--insecure", "--compression", "--backend", "--open-timeout"):
+        for option in (
+            "--header",
+            "--subprotocol",
+            "--origin",
+            "--insecure",
+            "--compression",
+            "--backend",
+            "--open-timeout",
+        ):
             assert option in result.stdout
         assert "/ping" in result.stdout
     if args == ["serve"]:

@@ -80,7 +80,9 @@ def network(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNetwork]:
     yield fake
 
 
-async def handshake_via(network: FakeNetwork, url: str, **options: Any) -> tuple[Websocket, dict[str, Any], str, dict[str, str]]:
+async def handshake_via(
+    network: FakeNetwork, url: str, **options: Any
+) -> tuple[Websocket, dict[str, Any], str, dict[str, str]]:
     """Connect to ``url`` through the fake network; the socket, the connect call and the request head."""
     heads: list[bytes] = []
     network.connected = anyio.Event()
@@ -115,7 +117,9 @@ async def handshake_via(network: FakeNetwork, url: str, **options: Any) -> tuple
         ("ws://example.com/sp ace", "example.com", 80, "GET /sp%20ace HTTP/1.1", "example.com"),
     ],
 )
-async def test_url_to_connection_and_request(network: FakeNetwork, url: str, host: str, port: int, line: str, host_header: str) -> None:
+async def test_url_to_connection_and_request(
+    network: FakeNetwork, url: str, host: str, port: int, line: str, host_header: str
+) -> None:
     ws, call, request_line, headers = await handshake_via(network, url)
     assert (call["host"], call["port"]) == (host, port)
     assert call.get("ssl_context") is None
@@ -127,10 +131,16 @@ async def test_url_to_connection_and_request(network: FakeNetwork, url: str, hos
 
 @pytest.mark.parametrize(
     "url, port, host_header",
-    [("wss://example.com/", 443, "example.com"), ("wss://example.com:8443/", 8443, "example.com:8443"), ("wss://example.com:80/", 80, "example.com:80")],
+    [
+        ("wss://example.com/", 443, "example.com"),
+        ("wss://example.com:8443/", 8443, "example.com:8443"),
+        ("wss://example.com:80/", 80, "example.com:80"),
+    ],
 )
 @pytest.mark.parametrize("ssl_argument", [None, True])
-async def test_wss_uses_a_verifying_context(network: FakeNetwork, url: str, port: int, host_header: str, ssl_argument: Any) -> None:
+async def test_wss_uses_a_verifying_context(
+    network: FakeNetwork, url: str, port: int, host_header: str, ssl_argument: Any
+) -> None:
     ws, call, _, headers = await handshake_via(network, url, ssl=ssl_argument)
     assert call["port"] == port and headers["host"] == host_header
     context = call["ssl_context"]
@@ -165,7 +175,12 @@ async def test_headers_origin_and_subprotocols_sent(network: FakeNetwork) -> Non
 
 @pytest.mark.parametrize(
     "userinfo, credentials",
-    [("alice:secret", b"alice:secret"), ("alice:s%40cret", b"alice:s@cret"), ("bob", b"bob:"), ("%C3%BC:p%3Aw", "ü:p:w".encode())],
+    [
+        ("alice:secret", b"alice:secret"),
+        ("alice:s%40cret", b"alice:s@cret"),
+        ("bob", b"bob:"),
+        ("%C3%BC:p%3Aw", "ü:p:w".encode()),
+    ],
 )
 async def test_basic_auth_from_url(network: FakeNetwork, userinfo: str, credentials: bytes) -> None:
     ws, call, _, headers = await handshake_via(network, f"ws://{userinfo}@example.com:8000/private")
@@ -185,7 +200,9 @@ async def test_basic_auth_over_tcp(codec: SimpleNamespace) -> None:
     async with anyio.create_task_group() as tg:
         server = await start(tg, echo, filter=remember)
         with anyio.fail_after(5):
-            async with open_websocket(f"ws://user:pa%20ss@127.0.0.1:{server.port}/x?y=1", origin="http://o.example") as ws:
+            async with open_websocket(
+                f"ws://user:pa%20ss@127.0.0.1:{server.port}/x?y=1", origin="http://o.example"
+            ) as ws:
                 await ws.send("hi")
                 assert (await ws.receive()).data == "hi"
         headers = dict(seen[0].extra_headers)
@@ -365,7 +382,7 @@ async def test_rejection_details_reach_the_client() -> None:
     async def refuse() -> None:
         await raw.read_head()
         await raw.send(
-            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 12\r\n\r\nlog in first"
+            b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="x"\r\nContent-Length: 12\r\n\r\nlog in first'
         )
 
     with anyio.fail_after(5):
@@ -400,7 +417,9 @@ async def answer_close(raw: RawPeer, codes: list[int | None]) -> None:
         (("127.0.0.1", 5000, 0, 0), "/", "127.0.0.1:5000", "/"),
     ],
 )
-async def test_client_on_a_stream_host_and_target(codec: SimpleNamespace, addr: Any, path: str, host: str, target: str) -> None:
+async def test_client_on_a_stream_host_and_target(
+    codec: SimpleNamespace, addr: Any, path: str, host: str, target: str
+) -> None:
     ours, theirs = memory_pipe()
     raw = RawPeer(theirs, masks=False)
     heads: list[bytes] = []
@@ -431,7 +450,9 @@ async def test_client_over_tcp_stream(codec: SimpleNamespace) -> None:
         server = await start(tg)
         with anyio.fail_after(5):
             stream = await anyio.connect_tcp("127.0.0.1", server.port)
-            async with open_websocket_client(stream, ("127.0.0.1", server.port), "/path?q=1", subprotocols=["echo"]) as ws:
+            async with open_websocket_client(
+                stream, ("127.0.0.1", server.port), "/path?q=1", subprotocols=["echo"]
+            ) as ws:
                 assert ws.subprotocol == "echo"  # accepted by default, as 0.x did
                 await ws.send("over a stream")
                 assert (await ws.receive()).data == "over a stream"
@@ -451,7 +472,9 @@ async def test_frames_right_behind_the_101(codec: SimpleNamespace) -> None:
         # The 101 and the first frames in one write.
         await raw.send(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept_key(key) + b"\r\n\r\n"
+            b"Sec-WebSocket-Accept: "
+            + accept_key(key)
+            + b"\r\n\r\n"
             + frame(1, b"welcome", key=None)
             + frame(9, b"ping?", key=None)
         )

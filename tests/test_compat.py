@@ -102,7 +102,9 @@ async def test_create_websocket_then_close_yourself(codec: SimpleNamespace) -> N
     from asyncwebsockets.client import create_websocket
 
     async def body(port: int) -> None:
-        ws = await create_websocket(f"ws://127.0.0.1:{port}/", None, [("X-Old", "style")], ["echo"])  # positional, as 0.x
+        ws = await create_websocket(
+            f"ws://127.0.0.1:{port}/", None, [("X-Old", "style")], ["echo"]
+        )  # positional, as 0.x
         await ws.send("x")
         assert (await ws.__anext__()).data == "x"
         await ws.close()
@@ -129,7 +131,9 @@ async def test_0x_keyword_names(codec: SimpleNamespace) -> None:
 
     async def body(port: int) -> None:
         conn = await anyio.connect_tcp("127.0.0.1", port)
-        ws = await create_websocket_client(conn, addr=("127.0.0.1", port), path="/kw", headers=[("A", "b")], subprotocols=["x"])
+        ws = await create_websocket_client(
+            conn, addr=("127.0.0.1", port), path="/kw", headers=[("A", "b")], subprotocols=["x"]
+        )
         await ws.send("kw")
         assert (await ws.__anext__()).data == "kw"
         await ws.close()

@@ -65,7 +65,9 @@ def close_code_of(data: bytes) -> int | None:
 def pair(codec: SimpleNamespace, **options: object) -> tuple[Connection, Connection]:
     client = Connection(ConnectionType.CLIENT, **options)  # type: ignore[arg-type]
     server = Connection(ConnectionType.SERVER, **options)  # type: ignore[arg-type]
-    request = client.initiate("example.com:8080", "/chat?room=1", subprotocols=["v2", "v1"], extra_headers=[("X-Token", "t")])
+    request = client.initiate(
+        "example.com:8080", "/chat?room=1", subprotocols=["v2", "v1"], extra_headers=[("X-Token", "t")]
+    )
     (event,) = server.receive_data(request)
     assert isinstance(event, Request)
     assert event.target == "/chat?room=1" and event.host == "example.com:8080"
@@ -84,7 +86,9 @@ def pair(codec: SimpleNamespace, **options: object) -> tuple[Connection, Connect
 
 def test_client_request_bytes() -> None:
     client = Connection(ConnectionType.CLIENT)
-    request = client.initiate("example.com:8080", "/chat?room=1", subprotocols=["v2", "v1"], extra_headers=[("X-Token", "t")])
+    request = client.initiate(
+        "example.com:8080", "/chat?room=1", subprotocols=["v2", "v1"], extra_headers=[("X-Token", "t")]
+    )
     assert request.endswith(b"\r\n\r\n")
     line, headers = head_of(request)
     assert line == "GET /chat?room=1 HTTP/1.1"
@@ -159,7 +163,9 @@ def _response_to(request: bytes, extra: bytes = b"") -> bytes:
 
 def test_client_accepts_handwritten_response() -> None:
     client = Connection(ConnectionType.CLIENT)
-    response = _response_to(client.initiate("h", "/", subprotocols=["a"]), b"Sec-WebSocket-Protocol: a\r\nX-Extra: 1\r\n")
+    response = _response_to(
+        client.initiate("h", "/", subprotocols=["a"]), b"Sec-WebSocket-Protocol: a\r\nX-Extra: 1\r\n"
+    )
     (event,) = client.receive_data(response)
     assert isinstance(event, AcceptConnection)
     assert client.subprotocol == "a"
@@ -379,7 +385,10 @@ def test_messages_both_ways(codec: SimpleNamespace) -> None:
         BytesMessage(b"ba"),
         BytesMessage(b"mv"),
     ]
-    assert server.receive_data(client.send_message("") + client.send_message(b"")) == [TextMessage(""), BytesMessage(b"")]
+    assert server.receive_data(client.send_message("") + client.send_message(b"")) == [
+        TextMessage(""),
+        BytesMessage(b""),
+    ]
 
 
 def test_frames_on_the_wire_are_masked_by_the_client_only(codec: SimpleNamespace) -> None:
@@ -402,7 +411,11 @@ def test_peer_frames_split_anywhere(codec: SimpleNamespace) -> None:
 
 def test_fragmented_send(codec: SimpleNamespace) -> None:
     client, server = pair(codec)
-    data = client.send_message("one ", final=False) + client.send_message("two ", final=False) + client.send_message("three")
+    data = (
+        client.send_message("one ", final=False)
+        + client.send_message("two ", final=False)
+        + client.send_message("three")
+    )
     frames, _ = parse_frames(data)
     assert [(fin, opcode) for fin, opcode, _ in frames] == [(False, 1), (False, 0), (True, 0)]
     assert server.receive_data(data) == [TextMessage("one two three")]

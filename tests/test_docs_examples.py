@@ -50,9 +50,7 @@ class Case:
 
 
 CASES: dict[str, Case] = {
-    "first_client.py": Case(
-        ["The server said: Hello, server!", "Connection closed with code 1000"], scheme="wss"
-    ),
+    "first_client.py": Case(["The server said: Hello, server!", "Connection closed with code 1000"], scheme="wss"),
     "first_server.py": Case(["harness: echoed 'hello'", "Client left with code 1000"]),
     "subprotocols.py": Case(["agreed on: chat.v1", "you speak chat.v1", "agreed on: None"]),
     "headers.py": Case(
@@ -72,9 +70,7 @@ CASES: dict[str, Case] = {
             "/elsewhere: refused, HTTP 404 b'no such endpoint'",
         ]
     ),
-    "tls.py": Case(
-        ["default context: SSLCertVerificationError", "own context: hello over TLS"], needs=("trustme",)
-    ),
+    "tls.py": Case(["default context: SSLCertVerificationError", "own context: hello over TLS"], needs=("trustme",)),
     "compression.py": Case(
         [
             "windows: 15 15",
@@ -92,9 +88,7 @@ CASES: dict[str, Case] = {
             "client: 1 frames",
         ]
     ),
-    "streaming_receive.py": Case(
-        ["client: 4194304 bytes in 64 pieces, sha256 4f1f8b605b8f", "client: that was all"]
-    ),
+    "streaming_receive.py": Case(["client: 4194304 bytes in 64 pieces, sha256 4f1f8b605b8f", "client: that was all"]),
     "broadcast.py": Case(
         [
             "welcome, ann",

@@ -51,7 +51,9 @@ def corrupt(data: bytes, where: int, byte: int) -> bytes:
 
 @SETTINGS
 @given(
-    st.one_of(st.binary(max_size=200), utf8_text, st.builds(corrupt, utf8_text, st.integers(0, 500), st.integers(0, 255))),
+    st.one_of(
+        st.binary(max_size=200), utf8_text, st.builds(corrupt, utf8_text, st.integers(0, 500), st.integers(0, 255))
+    ),
     st.lists(st.integers(1, 50), max_size=10),
 )
 def test_utf8(data: bytes, cuts: list[int]) -> None:
@@ -125,7 +127,11 @@ def _fragmented(text: bytes, cut1: int, cut2: int, key: bytes, opcode: int) -> b
 
 fragmented = st.builds(
     _fragmented,
-    st.one_of(utf8_text, utf8_text.map(lambda b: b[:-1]), st.builds(corrupt, utf8_text, st.integers(0, 500), st.integers(0x80, 0xFF))),
+    st.one_of(
+        utf8_text,
+        utf8_text.map(lambda b: b[:-1]),
+        st.builds(corrupt, utf8_text, st.integers(0, 500), st.integers(0x80, 0xFF)),
+    ),
     st.integers(0, 1000),
     st.integers(0, 1000),
     st.binary(min_size=4, max_size=4),
@@ -142,7 +148,9 @@ fragmented = st.builds(
     st.booleans(),
     st.sampled_from([0, 0x40]),
 )
-def test_frame_reader(data: bytes, cuts: list[int], expect_masked: bool, max_size: int | None, reassemble: bool, rsv: int) -> None:
+def test_frame_reader(
+    data: bytes, cuts: list[int], expect_masked: bool, max_size: int | None, reassemble: bool, rsv: int
+) -> None:
     options = dict(expect_masked=expect_masked, max_message_size=max_size, reassemble=reassemble, allowed_rsv=rsv)
     assert _read(C, data, cuts, **options) == _read(P, data, cuts, **options)
 

@@ -29,4 +29,3 @@ def test_example(script: str, expected: list[str]) -> None:
     assert result.returncode == 0, result.stderr
     for line in expected:
         assert line in result.stdout
-

@@ -98,21 +98,13 @@ P256 = payload(256)
 P64K = payload(65536)
 
 RFC_EXAMPLES = [
-    pytest.param(
-        "810548656c6c6f", False, [text("Hello")], id="single-frame-unmasked-text"
-    ),
-    pytest.param(
-        "818537fa213d7f9f4d5158", True, [text("Hello")], id="single-frame-masked-text"
-    ),
-    pytest.param(
-        "010348656c" "80026c6f", False, [text("Hello")], id="fragmented-unmasked-text"
-    ),
+    pytest.param("810548656c6c6f", False, [text("Hello")], id="single-frame-unmasked-text"),
+    pytest.param("818537fa213d7f9f4d5158", True, [text("Hello")], id="single-frame-masked-text"),
+    pytest.param("010348656c80026c6f", False, [text("Hello")], id="fragmented-unmasked-text"),
     pytest.param("890548656c6c6f", False, [Ping(b"Hello")], id="unmasked-ping"),
     pytest.param("8a8537fa213d7f9f4d5158", True, [Pong(b"Hello")], id="masked-pong"),
     pytest.param("827e0100" + P256.hex(), False, [binary(P256)], id="256-bytes-16-bit-length"),
-    pytest.param(
-        "827f0000000000010000" + P64K.hex(), False, [binary(P64K)], id="64KiB-64-bit-length"
-    ),
+    pytest.param("827f0000000000010000" + P64K.hex(), False, [binary(P64K)], id="64KiB-64-bit-length"),
 ]
 
 
@@ -136,7 +128,7 @@ def test_rfc_examples(codec: SimpleNamespace, wire_hex: str, masked: bool, expec
 
 def test_rfc_examples_in_one_stream(codec: SimpleNamespace) -> None:
     # The unmasked examples back to back, as a client reads them.
-    wire = bytes.fromhex("810548656c6c6f" "010348656c" "890548656c6c6f" "80026c6f" "827e0100") + P256
+    wire = bytes.fromhex("810548656c6c6f010348656c890548656c6c6f80026c6f827e0100") + P256
     expected = [text("Hello"), Ping(b"Hello"), text("Hello"), binary(P256)]
     assert client(codec).feed(wire) == expected
     for step in (1, 2, 3, 5):
@@ -574,9 +566,7 @@ VIOLATIONS = [
     pytest.param(b"", frame(OP_BINARY, b"x", rsv=RSV1 | RSV2 | RSV3), 1002, 2, id="rsv-all"),
     pytest.param(b"", frame(OP_PING, b"x", rsv=RSV1), 1002, 2, id="rsv1-ping"),
     pytest.param(b"", frame(OP_CLOSE, close_payload(1000), rsv=RSV3), 1002, 2, id="rsv3-close"),
-    pytest.param(
-        frame(OP_TEXT, b"a", fin=False), frame(OP_CONT, b"b", rsv=RSV2), 1002, 2, id="rsv2-continuation"
-    ),
+    pytest.param(frame(OP_TEXT, b"a", fin=False), frame(OP_CONT, b"b", rsv=RSV2), 1002, 2, id="rsv2-continuation"),
     # Unknown opcodes.
     *[pytest.param(b"", frame(op, b"x"), 1002, 2, id=f"opcode-{op}") for op in (3, 4, 5, 6, 7, 11, 12, 13, 14, 15)],
     pytest.param(b"", frame(3, b"x", fin=False), 1002, 2, id="opcode-3-unfinished"),
@@ -597,22 +587,26 @@ VIOLATIONS = [
     pytest.param(b"", frame(OP_TEXT, b"x", key=None), 1002, 2, id="unmasked-text"),
     pytest.param(b"", frame(OP_PING, b"", key=None), 1002, 2, id="unmasked-ping"),
     pytest.param(b"", frame(OP_CLOSE, b"", key=None), 1002, 2, id="unmasked-close"),
-    pytest.param(
-        frame(OP_TEXT, b"a", fin=False), frame(OP_CONT, b"b", key=None), 1002, 2, id="unmasked-continuation"
-    ),
+    pytest.param(frame(OP_TEXT, b"a", fin=False), frame(OP_CONT, b"b", key=None), 1002, 2, id="unmasked-continuation"),
     # Fragmentation, section 5.4.
     pytest.param(b"", frame(OP_CONT, b"x"), 1002, 2, id="continuation-first"),
     pytest.param(b"", frame(OP_CONT, b"x", fin=False), 1002, 2, id="unfinished-continuation-first"),
     pytest.param(frame(OP_TEXT, b"done"), frame(OP_CONT, b"x"), 1002, 2, id="continuation-after-message"),
     pytest.param(
-        frame(OP_TEXT, b"a", fin=False) + frame(OP_CONT, b"b"), frame(OP_CONT, b"c"), 1002, 2,
+        frame(OP_TEXT, b"a", fin=False) + frame(OP_CONT, b"b"),
+        frame(OP_CONT, b"c"),
+        1002,
+        2,
         id="continuation-after-fragmented-message",
     ),
     pytest.param(frame(OP_TEXT, b"a", fin=False), frame(OP_TEXT, b"b"), 1002, 2, id="text-in-text"),
     pytest.param(frame(OP_TEXT, b"a", fin=False), frame(OP_BINARY, b"b"), 1002, 2, id="binary-in-text"),
     pytest.param(frame(OP_BINARY, b"a", fin=False), frame(OP_TEXT, b"b", fin=False), 1002, 2, id="text-in-binary"),
     pytest.param(
-        frame(OP_BINARY, b"a", fin=False) + frame(OP_PING, b""), frame(OP_BINARY, b"b"), 1002, 2,
+        frame(OP_BINARY, b"a", fin=False) + frame(OP_PING, b""),
+        frame(OP_BINARY, b"b"),
+        1002,
+        2,
         id="binary-in-binary-after-ping",
     ),
     # The most significant bit of a 64-bit length must be 0 (section 5.2).

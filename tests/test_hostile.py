@@ -187,7 +187,9 @@ async def fake_server(tg: anyio.abc.TaskGroup, respond: Any) -> int:
         request = b""
         while b"\r\n\r\n" not in request:
             request += await stream.receive()
-        key = next(line.split(b": ", 1)[1] for line in request.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key"))
+        key = next(
+            line.split(b": ", 1)[1] for line in request.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key")
+        )
         try:
             await respond(stream, key)
         except (anyio.BrokenResourceError, anyio.EndOfStream, anyio.ClosedResourceError):
@@ -202,7 +204,11 @@ def accept_for(key: bytes) -> bytes:
 
 
 def switching(accept: bytes) -> bytes:
-    return b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+        + accept
+        + b"\r\n\r\n"
+    )
 
 
 async def test_server_with_wrong_accept_key(codec: SimpleNamespace) -> None:
@@ -290,4 +296,3 @@ async def test_echo_still_fine_after_hostile_tests(codec: SimpleNamespace) -> No
         server = await start(tg, echo)
         await assert_still_served(server.url)
         tg.cancel_scope.cancel()
-

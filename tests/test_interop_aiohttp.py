@@ -94,7 +94,9 @@ async def test_their_client_refused_by_our_filter(codec: SimpleNamespace, peer: 
 
     async with anyio.create_task_group() as tg:
         with anyio.fail_after(TEST_TIMEOUT):
-            server = await tg.start(lambda task_status: serve(never, "127.0.0.1", 0, filter=refuse, task_status=task_status))
+            server = await tg.start(
+                lambda task_status: serve(never, "127.0.0.1", 0, filter=refuse, task_status=task_status)
+            )
             status, challenge = await peer.call(client, server.port)
         tg.cancel_scope.cancel()
     assert status == 401

@@ -183,7 +183,11 @@ THEIR_SERVERS = [
         PerMessageDeflate(),
         (True, True, 15, 15),
     ),
-    (ServerPerMessageDeflateFactory(), PerMessageDeflate(server_max_window_bits=10, client_max_window_bits=9), (False, False, 10, 9)),
+    (
+        ServerPerMessageDeflateFactory(),
+        PerMessageDeflate(server_max_window_bits=10, client_max_window_bits=9),
+        (False, False, 10, 9),
+    ),
     (ServerPerMessageDeflateFactory(client_max_window_bits=11), PerMessageDeflate(), (False, False, 15, 11)),
     (ServerPerMessageDeflateFactory(), PerMessageDeflate(server_no_context_takeover=True), (True, False, 15, 15)),
 ]

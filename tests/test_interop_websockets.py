@@ -558,7 +558,9 @@ async def test_request_details_and_rejection_our_server(codec: SimpleNamespace, 
 
     async def client(port: int) -> Any:
         async with connect(
-            f"ws://127.0.0.1:{port}/chat/room?x=1%202", additional_headers={"X-Interop": "theirs"}, origin="https://example.test"
+            f"ws://127.0.0.1:{port}/chat/room?x=1%202",
+            additional_headers={"X-Interop": "theirs"},
+            origin="https://example.test",
         ) as ws:
             greeting = await ws.recv()
         try:
@@ -713,13 +715,17 @@ async def raw_client(port: int, path: str = "/") -> RawPeer:
     key = base64.b64encode(os.urandom(16))
     await stream.send(
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n".encode()
-        + b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        + b"Sec-WebSocket-Key: "
+        + key
+        + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
     raw = RawPeer(stream)
     head = await raw.read_until(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101 "), head
     headers = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:])
-    assert {name.strip().lower(): value.strip() for name, value in headers.items()}[b"sec-websocket-accept"] == accept_key(key)
+    assert {name.strip().lower(): value.strip() for name, value in headers.items()}[
+        b"sec-websocket-accept"
+    ] == accept_key(key)
     return raw
 
 
@@ -752,7 +758,10 @@ VIOLATIONS: dict[str, tuple[bytes, int]] = {
     "invalid UTF-8 in a close reason": (frame(OP_CLOSE, close_payload(1000, b"\xff")), 1007),
     "oversize binary frame": (frame(OP_BINARY, b"b" * (RAW_LIMIT + 1)), 1009),
     "oversize text frame": (frame(OP_TEXT, b"t" * (RAW_LIMIT + 1)), 1009),
-    "oversize fragmented message": (b"".join(frame(OP_CONT if i else OP_BINARY, b"f" * 400, fin=i == 2) for i in range(3)), 1009),
+    "oversize fragmented message": (
+        b"".join(frame(OP_CONT if i else OP_BINARY, b"f" * 400, fin=i == 2) for i in range(3)),
+        1009,
+    ),
     "oversize length declared, payload never sent": (frame(OP_BINARY, b"", length=1 << 40), 1009),
 }
 
@@ -856,7 +865,11 @@ async def test_raw_violation_our_client_closes_with_code(codec: SimpleNamespace,
         raw = RawPeer(stream)
         try:
             head = await raw.read_until(b"\r\n\r\n")
-            key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key:"))
+            key = next(
+                line.split(b":", 1)[1].strip()
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"sec-websocket-key:")
+            )
             await stream.send(
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 b"Sec-WebSocket-Accept: " + accept_key(key) + b"\r\n\r\n" + frame(OP_TEXT, b"ok", key=None) + bad

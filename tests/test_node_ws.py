@@ -38,7 +38,9 @@ async def test_node_client_our_server(codec: SimpleNamespace) -> None:
 
     async with anyio.create_task_group() as tg:
         server = await tg.start(
-            lambda task_status: serve(echo, "127.0.0.1", 0, subprotocols=["chat.v1"], max_message_size=4 << 20, task_status=task_status)
+            lambda task_status: serve(
+                echo, "127.0.0.1", 0, subprotocols=["chat.v1"], max_message_size=4 << 20, task_status=task_status
+            )
         )
         with anyio.fail_after(30):
             result = await anyio.run_process([str(NODE), str(NODE_DIR / "client.js"), f"ws://127.0.0.1:{server.port}/"])
@@ -74,7 +76,9 @@ async def test_our_client_node_server(codec: SimpleNamespace) -> None:
             with anyio.fail_after(30):
                 port = (await next_line())["port"]
                 payload = bytes((i * 7) & 255 for i in range(3 << 20))
-                async with open_websocket(f"ws://127.0.0.1:{port}/", subprotocols=["chat.v2"], max_message_size=4 << 20) as ws:
+                async with open_websocket(
+                    f"ws://127.0.0.1:{port}/", subprotocols=["chat.v2"], max_message_size=4 << 20
+                ) as ws:
                     assert ws.subprotocol == "chat.v2"
                     await ws.send("ünïcødé ✓")
                     assert (await ws.receive()).data == "ünïcødé ✓"

@@ -79,7 +79,10 @@ def test_check_compression() -> None:
     [
         (DEFAULT, "permessage-deflate; client_max_window_bits"),
         (PerMessageDeflate(client_max_window_bits=10), "permessage-deflate; client_max_window_bits=10"),
-        (PerMessageDeflate(server_max_window_bits=9), "permessage-deflate; server_max_window_bits=9; client_max_window_bits"),
+        (
+            PerMessageDeflate(server_max_window_bits=9),
+            "permessage-deflate; server_max_window_bits=9; client_max_window_bits",
+        ),
         (
             PerMessageDeflate(True, True, 12, 8),
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
@@ -220,8 +223,16 @@ def test_server_agreement_keeps_local_settings() -> None:
             PerMessageDeflate(True, True, 9, 8),
         ),
         # We said we would not take over our context: that holds whatever the answer.
-        (PerMessageDeflate(client_no_context_takeover=True), "permessage-deflate", PerMessageDeflate(client_no_context_takeover=True)),
-        (PerMessageDeflate(client_max_window_bits=12), "permessage-deflate", PerMessageDeflate(client_max_window_bits=12)),
+        (
+            PerMessageDeflate(client_no_context_takeover=True),
+            "permessage-deflate",
+            PerMessageDeflate(client_no_context_takeover=True),
+        ),
+        (
+            PerMessageDeflate(client_max_window_bits=12),
+            "permessage-deflate",
+            PerMessageDeflate(client_max_window_bits=12),
+        ),
     ],
 )
 def test_client_accepts_response(offered: PerMessageDeflate, response: str, agreed: PerMessageDeflate) -> None:
@@ -262,7 +273,12 @@ def test_offer_and_acceptance_agree(client_bits: int, server_bits: int) -> None:
         assert accepted is not None
         response, server_view = accepted
         client_view = parse_response(response, client)
-        for name in ("server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits", "client_max_window_bits"):
+        for name in (
+            "server_no_context_takeover",
+            "client_no_context_takeover",
+            "server_max_window_bits",
+            "client_max_window_bits",
+        ):
             assert getattr(client_view, name) == getattr(server_view, name), name
         assert client_view.server_max_window_bits <= min(server_bits, server.server_max_window_bits)
         assert client_view.client_max_window_bits <= client_bits
@@ -295,7 +311,12 @@ def _request_with(*extension_headers: bytes) -> bytes:
 def _response_to(request: bytes, *extension_headers: bytes) -> bytes:
     key = [line for line in request.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key:")][0]
     accept = accept_key(key.split(b":")[1].strip())
-    lines = [b"HTTP/1.1 101 Switching Protocols", b"Upgrade: websocket", b"Connection: Upgrade", b"Sec-WebSocket-Accept: " + accept]
+    lines = [
+        b"HTTP/1.1 101 Switching Protocols",
+        b"Upgrade: websocket",
+        b"Connection: Upgrade",
+        b"Sec-WebSocket-Accept: " + accept,
+    ]
     lines += [b"Sec-WebSocket-Extensions: " + value for value in extension_headers]
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
@@ -319,7 +340,9 @@ def test_server_accepts_only_when_asked() -> None:
 
 
 def test_server_reads_offers_across_headers() -> None:
-    request = _request_with(b"foo, permessage-deflate; bogus", b"permessage-deflate; client_no_context_takeover, permessage-deflate")
+    request = _request_with(
+        b"foo, permessage-deflate; bogus", b"permessage-deflate; client_no_context_takeover, permessage-deflate"
+    )
     server = Connection(ConnectionType.SERVER, compression=DEFAULT)
     server.receive_data(request)
     assert _extensions_of(server.accept()) == ["permessage-deflate; client_no_context_takeover"]
@@ -373,7 +396,9 @@ def test_client_without_offer_refuses_an_acceptance() -> None:
 
 def test_client_takes_the_agreement() -> None:
     client = Connection(ConnectionType.CLIENT, compression=PerMessageDeflate(level=1))
-    response = _response_to(client.initiate("h", "/"), b"permessage-deflate; client_max_window_bits=10; server_no_context_takeover")
+    response = _response_to(
+        client.initiate("h", "/"), b"permessage-deflate; client_max_window_bits=10; server_no_context_takeover"
+    )
     (event,) = client.receive_data(response)
     assert isinstance(event, AcceptConnection)
     assert client.compression == PerMessageDeflate(True, False, 15, 10, 1, 8)

@@ -323,7 +323,12 @@ async def test_connect_request_carries_the_handshakes_user_agent() -> None:
 
     async with anyio.create_task_group() as tg:
         proxy = f"http://127.0.0.1:{await raw_proxy(tg, refuse)}"
-        for options in [{}, {"user_agent_header": "probe/2.0"}, {"user_agent_header": None}, {"headers": {"User-Agent": "mine/1"}}]:
+        for options in [
+            {},
+            {"user_agent_header": "probe/2.0"},
+            {"user_agent_header": None},
+            {"headers": {"User-Agent": "mine/1"}},
+        ]:
             with pytest.raises(ProxyError):
                 with anyio.fail_after(10):
                     await create_websocket("ws://example.test/", proxy=proxy, **options)
@@ -368,12 +373,16 @@ async def test_proxy_that_never_answers_times_out() -> None:
 
 
 @two_backends
-@pytest.mark.parametrize("status, reason", [(403, b"Forbidden"), (502, b"Bad Gateway"), (407, b"Proxy Authentication Required")])
+@pytest.mark.parametrize(
+    "status, reason", [(403, b"Forbidden"), (502, b"Bad Gateway"), (407, b"Proxy Authentication Required")]
+)
 async def test_proxy_refusal_carries_status(status: int, reason: bytes) -> None:
     async def refuse(stream: SocketStream) -> None:
         await read_request(stream)
         body = b"no tunnel for you\n"
-        await stream.send(b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\nX-Proxy: test\r\n\r\n%s" % (status, reason, len(body), body))
+        await stream.send(
+            b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\nX-Proxy: test\r\n\r\n%s" % (status, reason, len(body), body)
+        )
 
     async with anyio.create_task_group() as tg:
         port = await raw_proxy(tg, refuse)

@@ -119,7 +119,10 @@ async def test_reconnects_across_a_server_restart(caplog: pytest.LogCaptureFixtu
         tg.cancel_scope.cancel()
     assert greetings == ["hello 1", "hello 2"]
     messages = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "asyncwebsockets.client"]
-    assert any(level == logging.WARNING and "cannot connect to" in text and "trying again in" in text for level, text in messages)
+    assert any(
+        level == logging.WARNING and "cannot connect to" in text and "trying again in" in text
+        for level, text in messages
+    )
 
 
 @two_backends
@@ -219,7 +222,9 @@ async def test_a_server_that_hangs_up_at_once_is_not_hammered() -> None:
         listening = await tg.start(partial(serve, hang_up, "127.0.0.1", 0))
         connections = 0
         with anyio.move_on_after(1.0):
-            async for ws in connect(f"ws://127.0.0.1:{listening.port}/", backoff_initial=0.1, backoff_factor=2, backoff_max=0.4):
+            async for ws in connect(
+                f"ws://127.0.0.1:{listening.port}/", backoff_initial=0.1, backoff_factor=2, backoff_max=0.4
+            ):
                 connections += 1
                 try:
                     await ws.receive()

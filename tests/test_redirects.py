@@ -52,9 +52,7 @@ class Server(SimpleNamespace):
         return {bytes(name).lower(): bytes(value) for name, value in self.seen[index].extra_headers}
 
 
-async def start(
-    tg: Any, redirect: Callable[[Request], Reject | None] | None = None, **options: Any
-) -> Server:
+async def start(tg: Any, redirect: Callable[[Request], Reject | None] | None = None, **options: Any) -> Server:
     """Our server on 127.0.0.1: ``redirect(request)`` may answer with a Reject; else it echoes."""
     server = Server(seen=[])
 
@@ -260,9 +258,7 @@ async def test_credentials_stay_with_their_host() -> None:
         assert forwarded[b"x-keep"] == b"yes"
         # An explicit Authorization header is dropped too; the new URL's own credentials are used.
         other.seen.clear()
-        await echoes(
-            f"ws://127.0.0.1:{server.port}/second", headers=[("Authorization", "Bearer token")]
-        )
+        await echoes(f"ws://127.0.0.1:{server.port}/second", headers=[("Authorization", "Bearer token")])
         assert b"authorization" not in other.headers()
         tg.cancel_scope.cancel()
 

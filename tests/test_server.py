@@ -41,9 +41,7 @@ from .helpers import (
 pytestmark = pytest.mark.anyio
 
 
-async def server_on_pipe(
-    client_actions: Any, **options: Any
-) -> tuple[Websocket | None, BaseException | None]:
+async def server_on_pipe(client_actions: Any, **options: Any) -> tuple[Websocket | None, BaseException | None]:
     """Run create_websocket_server on one end of a pipe and ``client_actions(raw)`` on the other."""
     ours, theirs = memory_pipe()
     raw = RawPeer(theirs, masks=True)
@@ -208,7 +206,9 @@ async def test_serve_refuses_bad_options_before_listening(options: dict[str, Any
         (None, [], None),
     ],
 )
-async def test_subprotocol_negotiation(codec: SimpleNamespace, supported: Any, offered: list[str], chosen: str | None) -> None:
+async def test_subprotocol_negotiation(
+    codec: SimpleNamespace, supported: Any, offered: list[str], chosen: str | None
+) -> None:
     got: list[str | None] = []
 
     async def report(ws: Websocket) -> None:
@@ -486,7 +486,9 @@ async def test_server_object() -> None:
 async def test_serve_listener(codec: SimpleNamespace) -> None:
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
     async with anyio.create_task_group() as tg:
-        server = await tg.start(lambda task_status: serve_listener(echo, listener, task_status=task_status, subprotocols=["s"]))
+        server = await tg.start(
+            lambda task_status: serve_listener(echo, listener, task_status=task_status, subprotocols=["s"])
+        )
         assert server.listener is listener
         with anyio.fail_after(5):
             async with open_websocket(f"ws://127.0.0.1:{server.port}/", subprotocols=["s"]) as ws:

@@ -70,7 +70,11 @@ class World:
         for event in receiver.receive_data(chunk):
             summary = getattr(event, "data", None)
             if summary is None:
-                summary = (getattr(event, "payload", None), getattr(event, "code", None), getattr(event, "reason", None))
+                summary = (
+                    getattr(event, "payload", None),
+                    getattr(event, "code", None),
+                    getattr(event, "reason", None),
+                )
             self.log.append((direction, type(event).__name__, summary))
         self.wire[sender_direction] += receiver.data_to_send()
 

@@ -129,7 +129,9 @@ async def test_our_wss_server_our_client(codec: SimpleNamespace, pki: SimpleName
 
 
 @pytest.mark.parametrize("ssl_argument", ["default", "True"])
-async def test_default_context_does_not_trust_the_test_ca(codec: SimpleNamespace, pki: SimpleNamespace, ssl_argument: str) -> None:
+async def test_default_context_does_not_trust_the_test_ca(
+    codec: SimpleNamespace, pki: SimpleNamespace, ssl_argument: str
+) -> None:
     """Verification is on by default: a certificate from an unknown CA fails the connection."""
     options = {} if ssl_argument == "default" else {"ssl": True}
     with anyio.fail_after(TEST_TIMEOUT):
@@ -140,7 +142,11 @@ async def test_default_context_does_not_trust_the_test_ca(codec: SimpleNamespace
                     pass
             error = caused_by(raised.value, ssl.SSLCertVerificationError)
             assert error is not None, repr(raised.value)
-            assert "unable to get local issuer certificate" in str(error) or "self-signed" in str(error) or "self signed" in str(error)
+            assert (
+                "unable to get local issuer certificate" in str(error)
+                or "self-signed" in str(error)
+                or "self signed" in str(error)
+            )
             # The server shrugs off the failed handshake and keeps serving.
             async with open_websocket(f"wss://localhost:{port}/", ssl=pki.client) as ws:
                 await ws.send("still serving")

@@ -33,7 +33,13 @@ from asyncwebsockets.uri import parse_uri
 )
 def test_valid(url: str, secure: bool, host: str, port: int, resource: str, host_header: str) -> None:
     uri = parse_uri(url)
-    assert (uri.secure, uri.host, uri.port, uri.resource, uri.host_header) == (secure, host, port, resource, host_header)
+    assert (uri.secure, uri.host, uri.port, uri.resource, uri.host_header) == (
+        secure,
+        host,
+        port,
+        resource,
+        host_header,
+    )
 
 
 def test_credentials() -> None:
@@ -62,9 +68,25 @@ def test_invalid_uri_is_a_value_error_not_a_connection_error() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://example.com/", "https://example.com", "ws://", "ws:///x", "ws://host/#fragment", "ws://host/#", "ws://host:0/",
-     "ws://host:70000/", "ws://host:port/", "example.com", "", "ws://[::1/", "ws://:80/", "ws://user@/", "wss:example.com",
-     "file:///etc/passwd", "ws://host:-1/"],
+    [
+        "http://example.com/",
+        "https://example.com",
+        "ws://",
+        "ws:///x",
+        "ws://host/#fragment",
+        "ws://host/#",
+        "ws://host:0/",
+        "ws://host:70000/",
+        "ws://host:port/",
+        "example.com",
+        "",
+        "ws://[::1/",
+        "ws://:80/",
+        "ws://user@/",
+        "wss:example.com",
+        "file:///etc/passwd",
+        "ws://host:-1/",
+    ],
 )
 def test_invalid(url: str) -> None:
     with pytest.raises(InvalidURI):

@@ -736,7 +736,12 @@ async def test_keepalive_spares_a_live_peer(codec: SimpleNamespace) -> None:
 
 @pytest.mark.parametrize(
     "bad, code",
-    [(frame(3, b"x"), 1002), (frame(1, b"\xc0\xaf"), 1007), (frame(2, b"x" * 2000), 1009), (frame(1, b"x", key=None), 1002)],
+    [
+        (frame(3, b"x"), 1002),
+        (frame(1, b"\xc0\xaf"), 1007),
+        (frame(2, b"x" * 2000), 1009),
+        (frame(1, b"x", key=None), 1002),
+    ],
 )
 async def test_server_fails_bad_frames(codec: SimpleNamespace, bad: bytes, code: int) -> None:
     record = Recorder()
@@ -766,7 +771,9 @@ async def test_server_fails_bad_frames(codec: SimpleNamespace, bad: bytes, code:
         (8, b"\x03\xed", {}, 1002),  # close code 1005 on the wire
     ],
 )
-async def test_client_fails_bad_frames(codec: SimpleNamespace, opcode: int, payload: bytes, options: Any, code: int) -> None:
+async def test_client_fails_bad_frames(
+    codec: SimpleNamespace, opcode: int, payload: bytes, options: Any, code: int
+) -> None:
     with anyio.fail_after(5):
         async with ws_and_raw(close_timeout=2, **options) as (ws, raw):
             await raw.send_frame(1, b"fine")

@@ -46,7 +46,9 @@ def claimed_versions() -> list[str]:
 
 
 def free_threaded_claimed() -> bool:
-    return any(c.startswith("Programming Language :: Python :: Free Threading") for c in PYPROJECT["project"]["classifiers"])
+    return any(
+        c.startswith("Programming Language :: Python :: Free Threading") for c in PYPROJECT["project"]["classifiers"]
+    )
 
 
 def cp(version: str) -> str:

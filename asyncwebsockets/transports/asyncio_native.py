@@ -496,9 +496,7 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         return default
 
 
-async def connect(
-    host: str, port: int, ssl: _ssl.SSLContext | None, server_hostname: str | None
-) -> AsyncioTransport:
+async def connect(host: str, port: int, ssl: _ssl.SSLContext | None, server_hostname: str | None) -> AsyncioTransport:
     """Open a TCP (or TLS) connection with our protocol on the running loop."""
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_connection(

@@ -50,6 +50,7 @@ class Sink(Protocol):
     paused: bool
     #: Wakes the application's tasks waiting for messages.
     wakeup: Any
+
     @property
     def queued(self) -> int:
         """Messages waiting for the application."""

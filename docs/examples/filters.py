@@ -16,15 +16,11 @@ async def decide(request):
     if path == "/chat":
         return "chat.v1"  # accept with this subprotocol
     if path == "/custom":
-        return AcceptConnection(
-            subprotocol=None, extra_headers=[(b"set-cookie", b"session=42")]
-        )
+        return AcceptConnection(subprotocol=None, extra_headers=[(b"set-cookie", b"session=42")])
     if path == "/private":
         return False  # HTTP 403, no body
     if path == "/login":
-        return RejectConnection(
-            status_code=401, headers=[(b"www-authenticate", b'Basic realm="demo"')]
-        )
+        return RejectConnection(status_code=401, headers=[(b"www-authenticate", b'Basic realm="demo"')])
     return Reject(404, headers=[("content-type", "text/plain")], body="no such endpoint")
 
 

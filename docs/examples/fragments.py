@@ -13,8 +13,7 @@ async def count_frames(ws):
     frames = 0
     async for frame in ws:
         frames += 1
-        print(f"server: frame of {len(frame.data)} bytes, "
-              f"message_finished={frame.message_finished}")
+        print(f"server: frame of {len(frame.data)} bytes, message_finished={frame.message_finished}")
         if frame.message_finished:
             await ws.send(f"{frames} frames")
             frames = 0
@@ -22,9 +21,7 @@ async def count_frames(ws):
 
 async def main():
     async with anyio.create_task_group() as tg:
-        server = await tg.start(
-            partial(serve, count_frames, "127.0.0.1", 0, reassemble=False)
-        )
+        server = await tg.start(partial(serve, count_frames, "127.0.0.1", 0, reassemble=False))
         async with open_websocket(f"ws://127.0.0.1:{server.port}/") as ws:
             # final=False: more of the same message follows.
             await ws.send(b"a" * 1000, final=False)

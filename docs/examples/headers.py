@@ -21,8 +21,7 @@ async def check(request):
 
 async def handler(ws):
     headers = dict(ws.request_headers)
-    await ws.send(f"token {headers[b'x-api-token'].decode()}, "
-                  f"authorization {headers[b'authorization'].decode()}")
+    await ws.send(f"token {headers[b'x-api-token'].decode()}, authorization {headers[b'authorization'].decode()}")
 
 
 async def main():

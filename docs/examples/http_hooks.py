@@ -54,7 +54,9 @@ async def main():
             except HandshakeRejected as exc:
                 print(f"origin {origin}, no credentials: HTTP {exc.status_code}")
 
-        async with open_websocket(f"ws://ann:s3cret@127.0.0.1:{server.port}/chat", origin="https://chat.example") as conn:
+        async with open_websocket(
+            f"ws://ann:s3cret@127.0.0.1:{server.port}/chat", origin="https://chat.example"
+        ) as conn:
             await conn.send("hello")
             print("with credentials:", (await conn.receive()).data)
 

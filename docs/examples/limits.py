@@ -27,8 +27,7 @@ async def checksum(ws):
 
 async def main():
     async with anyio.create_task_group() as tg:
-        strict = await tg.start(partial(serve, small_only, "127.0.0.1", 0,
-                                        max_message_size=1024))
+        strict = await tg.start(partial(serve, small_only, "127.0.0.1", 0, max_message_size=1024))
         async with open_websocket(f"ws://127.0.0.1:{strict.port}/") as ws:
             await ws.send(b"x" * 1000)
             print((await ws.receive()).data)
@@ -37,9 +36,9 @@ async def main():
                 pass
             print("too big:", ws.close_code, ws.close_reason)
 
-        streaming = await tg.start(partial(serve, checksum, "127.0.0.1", 0,
-                                           max_message_size=64 * 1024,
-                                           reassemble=False))
+        streaming = await tg.start(
+            partial(serve, checksum, "127.0.0.1", 0, max_message_size=64 * 1024, reassemble=False)
+        )
         async with open_websocket(f"ws://127.0.0.1:{streaming.port}/") as ws:
             chunk = b"y" * (64 * 1024)
             for _ in range(159):  # about 10 MiB in 160 frames

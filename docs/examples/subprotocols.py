@@ -15,9 +15,7 @@ async def main():
     async with anyio.create_task_group() as tg:
         # The server supports two versions and prefers whatever the client
         # lists first among them.
-        server = await tg.start(
-            partial(serve, chat, "127.0.0.1", 0, subprotocols=["chat.v2", "chat.v1"])
-        )
+        server = await tg.start(partial(serve, chat, "127.0.0.1", 0, subprotocols=["chat.v2", "chat.v1"]))
         url = f"ws://127.0.0.1:{server.port}/"
 
         async with open_websocket(url, subprotocols=["chat.v3", "chat.v1"]) as ws:

@@ -44,8 +44,7 @@ async def main():
             # 3. close_timeout bounds the wait for the peer's close frame.
             started = anyio.current_time()
             await ws.close()
-            print(f"close gave up after {anyio.current_time() - started:.1f} s:",
-                  ws.close_code)
+            print(f"close gave up after {anyio.current_time() - started:.1f} s:", ws.close_code)
 
         stop.set()
         tg.cancel_scope.cancel()
