@@ -123,8 +123,9 @@ class Connection:
         #: Whether the last receive_data returned anything but data messages,
         #: so a caller that only queues messages can skip looking at each.
         self.last_had_control = False
-        # A violation found behind events not yet handed out; see receive_data.
-        self._pending_failure: ProtocolError | None = None
+        #: A violation found behind events not yet handed out (see
+        #: :meth:`receive_data`); a plain attribute for the hot path.
+        self.pending_failure: ProtocolError | None = None
         # A server's received request up to its first line (None once checked).
         self._request_head: bytes | None = b""
         # permessage-deflate: what we offer or accept, then what was agreed.
@@ -359,9 +360,9 @@ class Connection:
         the violation, as RFC 6455 section 7.1.7 lets it.
         """
         self.last_had_control = False
-        pending = self._pending_failure
+        pending = self.pending_failure
         if pending is not None:
-            self._pending_failure = None
+            self.pending_failure = None
             self.fail(pending.code, pending.reason)
             return []
         reader = self._reader
@@ -378,7 +379,7 @@ class Connection:
         except ProtocolError as exc:
             events = exc.events
             if events:
-                self._pending_failure = exc
+                self.pending_failure = exc
             else:
                 self.fail(exc.code, exc.reason)
         control = False
@@ -420,7 +421,7 @@ class Connection:
     def receiving(self) -> bool:
         """Whether frames are still parsed (the connection is not closed or failed)."""
         reader = self._reader
-        return reader is not None and not reader.finished and self._pending_failure is None
+        return reader is not None and not reader.finished and self.pending_failure is None
 
     @property
     def streaming_message(self) -> bool:
@@ -445,7 +446,7 @@ class Connection:
     @property
     def failure_pending(self) -> bool:
         """Whether the next :meth:`receive_data` call fails the connection."""
-        return self._pending_failure is not None
+        return self.pending_failure is not None
 
     def fail(self, code: int, reason: str = "") -> None:
         """Fail the connection (RFC 6455 section 7.1.7): tell the peer why, stop reading.

@@ -134,7 +134,7 @@ class Receiver:
                 self.next_tick = 0.0
             elif conn.state is ConnectionState.CLOSED:
                 self._closed_by_input()
-        elif conn.failure_pending and self._failure_due == _INF:
+        elif conn.pending_failure is not None and self._failure_due == _INF:
             self.next_tick = 0.0
 
     def _queue_full(self) -> None:
@@ -258,7 +258,7 @@ class Receiver:
         while self._head >= len(events):
             if self.done:
                 raise StopAsyncIteration
-            if self.connection.failure_pending:
+            if self.connection.pending_failure is not None:
                 # Every message before the violation is taken: fail now.
                 self.fail_pending()
                 continue

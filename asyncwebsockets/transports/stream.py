@@ -20,7 +20,7 @@ import math
 import socket
 import weakref
 from collections import deque
-from collections.abc import Callable
+from time import monotonic as _monotonic
 from typing import Any
 
 import anyio
@@ -137,29 +137,28 @@ class _Watchdog:
 
     _loops: weakref.WeakKeyDictionary[Any, _Watchdog] = weakref.WeakKeyDictionary()
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self) -> None:
         self.away: dict[StreamTransport, float] = {}
-        self._clock = clock
         self._ticking = False
 
     @classmethod
     def of_this_loop(cls) -> _Watchdog:
         key: Any
-        clock: Callable[[], float]
         if on_trio():
             import trio
 
-            key, clock = trio.lowlevel.current_root_task(), trio.current_time
+            key = trio.lowlevel.current_root_task()
         else:
             key = asyncio.get_running_loop()
-            clock = key.time
         watchdog = cls._loops.get(key)
         if watchdog is None:
-            watchdog = cls._loops[key] = cls(clock)
+            watchdog = cls._loops[key] = cls()
         return watchdog
 
     def leave(self, transport: StreamTransport) -> None:
-        self.away[transport] = self._clock() + GRACE
+        # Departures are only compared with each other, so any monotonic
+        # clock does; the C one costs a fraction of the event loop's.
+        self.away[transport] = _monotonic() + GRACE
         if not self._ticking:
             self._ticking = True
             spawn_detached(self._tick)
@@ -174,7 +173,7 @@ class _Watchdog:
                     quiet += 1
                     continue
                 quiet = 0
-                now = self._clock()
+                now = _monotonic()
                 for transport, due in list(away.items()):
                     if due <= now:
                         del away[transport]
