@@ -83,6 +83,7 @@ CLOSE_NO_STATUS_RCVD = CloseCode.NO_STATUS_RCVD.value
 CLOSE_ABNORMAL_CLOSURE = CloseCode.ABNORMAL_CLOSURE.value
 CLOSE_INVALID_DATA = CloseCode.INVALID_DATA.value
 CLOSE_MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG.value
+CLOSE_INTERNAL_ERROR = CloseCode.INTERNAL_ERROR.value
 
 # The reserved bits of a frame's first byte (RFC 6455 section 5.2).
 # Extensions define what they mean; permessage-deflate uses RSV1 to mark a

@@ -33,15 +33,14 @@ from ._fragment import Fragment
 from ._wakeup import new_wakeup
 from .connection import Connection, ConnectionState
 from .options import Settings
+from .protocol import CLOSE_INTERNAL_ERROR
 from .transports.base import Transport
 
 if TYPE_CHECKING:
     from .streaming import MessageStream
 
-__all__ = ["Receiver", "CLOSE_INTERNAL_ERROR", "LINGER"]
+__all__ = ["Receiver", "LINGER"]
 
-#: Close code for a keepalive ping left unanswered (as other libraries use).
-CLOSE_INTERNAL_ERROR = 1011
 
 #: Seconds to keep reading after failing a connection, so the peer can
 #: read our close frame before the connection goes away.

@@ -21,6 +21,7 @@ from ._wakeup import AsyncioWakeup
 from .accept import Filter, FilterResult, Reject, ServerConnectionOptions, ServerOptions, accept_connection
 from .exceptions import ConnectionClosed, HandshakeError, HandshakeRejected
 from .options import Unpack
+from .protocol import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR
 from .transports import TRANSPORT_ERRORS, Transport, as_transport, asyncio_native
 from .websocket import Websocket
 
@@ -255,15 +256,15 @@ class WebSocketServer:
             pass
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
-                await ws.close(1001, "server shutting down")
+                await ws.close(CLOSE_GOING_AWAY, "server shutting down")
             raise
         except Exception:
             logger.exception("error in the connection handler for %s", peer)
             with anyio.CancelScope(shield=True):
-                await ws.close(1011, "internal error")
+                await ws.close(CLOSE_INTERNAL_ERROR, "internal error")
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await ws.close(1011, "internal error")
+                await ws.close(CLOSE_INTERNAL_ERROR, "internal error")
             raise
         finally:
             self._connections.discard(ws)

@@ -23,6 +23,7 @@ from .connection import Connection, ConnectionState
 from .exceptions import ConnectionClosed
 from .options import Settings
 from .permessage_deflate import PerMessageDeflate
+from .protocol import CLOSE_ABNORMAL_CLOSURE, CLOSE_INTERNAL_ERROR, CLOSE_NO_STATUS_RCVD
 from .receiver import Receiver
 from .streaming import MessageStream
 from .transports.base import TRANSPORT_ERRORS, Transport
@@ -261,7 +262,7 @@ class Websocket:
                     # Half a message is out and cannot be finished: the
                     # connection cannot go on (RFC 6455 section 5.4).
                     with anyio.CancelScope(shield=True):
-                        await self.close(1011, "message could not be finished")
+                        await self.close(CLOSE_INTERNAL_ERROR, "message could not be finished")
                 raise
 
     async def ping(self, payload: bytes | None = None) -> float:
@@ -326,10 +327,10 @@ class Websocket:
         transport is dropped without one.
         """
         conn = self._conn
-        if code == 1006:
+        if code == CLOSE_ABNORMAL_CLOSURE:
             await self.abort()
             return
-        if code == 1005:
+        if code == CLOSE_NO_STATUS_RCVD:
             code = None
         receiver = self._receiver
         with anyio.move_on_after(self._close_timeout):

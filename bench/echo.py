@@ -6,7 +6,8 @@ per second, round-trip p50/p99 (latency mode), and CPU microseconds per
 message on each side.
 
     python bench/echo.py --quick          # ~2 minutes: 1 connection, 32 B/1 KiB/64 KiB
-    python bench/echo.py                  # ~15 minutes: + 1 MiB, 50 connections, 3 rounds
+    python bench/echo.py                  # ~20 minutes: + 1 MiB, 50 connections, 3 rounds
+    python bench/echo.py --rounds 1       # the same cases, one round: ~7 minutes
     python bench/echo.py --libs ours-asyncio,aiohttp --json out.json --markdown out.md
 """
 
@@ -243,6 +244,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=1.5)
+    parser.add_argument("--rounds", type=int, help="rounds to take the median of (default: 3, or 1 with --quick)")
     parser.add_argument("--conns", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -266,6 +268,8 @@ def main() -> None:
     else:
         cases = [(size, mode, conns) for conns in (1, 50) for mode in ("pipelined", "latency") for size in SIZES]
         rounds, seconds = 3, args.seconds
+    if args.rounds:
+        rounds = args.rounds
     import asyncwebsockets
 
     print(f"asyncwebsockets compiled speedups: {asyncwebsockets.SPEEDUPS}", flush=True)
