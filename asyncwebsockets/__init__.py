@@ -5,21 +5,10 @@ Events are :mod:`wsproto.events` objects; the frame codec is compiled
 ``ASYNCWEBSOCKETS_NO_EXTENSIONS=1`` is set.
 """
 
+from . import exceptions
 from ._speedups import SPEEDUPS
 from .client import create_websocket, create_websocket_client, open_websocket, open_websocket_client
-from .exceptions import (
-    ConnectionClosed,
-    ConnectionClosedError,
-    ConnectionClosedOK,
-    HandshakeError,
-    HandshakeRejected,
-    HandshakeTimeout,
-    InvalidURI,
-    ProtocolError,
-    ProxyError,
-    RedirectError,
-    WebSocketError,
-)
+from .exceptions import *  # noqa: F403 - everything in exceptions.__all__
 from .hooks import HTTPRequest, Response, basic_auth, check_origin
 from .options import ConnectionOptions
 from .permessage_deflate import PerMessageDeflate
@@ -58,15 +47,6 @@ __all__ = [
     "ConnectionOptions",
     "PerMessageDeflate",
     "CloseCode",
-    "WebSocketError",
-    "InvalidURI",
-    "HandshakeError",
-    "HandshakeRejected",
-    "HandshakeTimeout",
-    "ProxyError",
-    "RedirectError",
-    "ConnectionClosed",
-    "ConnectionClosedOK",
-    "ConnectionClosedError",
-    "ProtocolError",
 ]
+# The exceptions, as listed once in their module.
+__all__ += exceptions.__all__

@@ -22,7 +22,7 @@ import ssl as _ssl
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import anyio
 import h11
@@ -31,7 +31,7 @@ from anyio.streams.tls import TLSStream
 
 from .exceptions import InvalidURI, ProxyError
 from .transports.base import TRANSPORT_ERRORS
-from .uri import WebSocketURI
+from .uri import WebSocketURI, split_url
 
 __all__ = ["ProxyURL", "parse_proxy", "proxy_from_environment", "connect_through_proxy", "PROXY_SCHEMES"]
 
@@ -69,11 +69,7 @@ def parse_proxy(url: str) -> ProxyURL:
         raise InvalidURI(f"expected a proxy URL string, got {type(url).__name__}")
     if "://" not in url:
         url = "http://" + url
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidURI(f"{url!r} is not a valid proxy URL: {exc}") from None
+    parts, port = split_url(url, "proxy URL")
     scheme = parts.scheme.lower()
     if scheme not in PROXY_SCHEMES:
         raise InvalidURI(f"{url!r} is not a proxy URL (expected {', '.join(s + '://' for s in PROXY_SCHEMES)})")

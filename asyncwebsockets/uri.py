@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from .exceptions import InvalidURI
 
@@ -39,18 +39,26 @@ class WebSocketURI:
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
+def split_url(url: object, what: str) -> tuple[SplitResult, int | None]:
+    """``url`` split, and its port; :class:`InvalidURI` naming ``what`` if it is not a valid URL.
+
+    ``urlsplit`` only finds a bad port when it is asked for it.
+    """
+    if not isinstance(url, str):
+        raise InvalidURI(f"expected a {what} string, got {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        return parts, parts.port
+    except ValueError as exc:
+        raise InvalidURI(f"{url!r} is not a valid {what}: {exc}") from None
+
+
 def parse_uri(uri: str) -> WebSocketURI:
     """Split a WebSocket URL, refusing anything a client could not connect to.
 
     Raises :class:`~asyncwebsockets.exceptions.InvalidURI` (a ValueError).
     """
-    if not isinstance(uri, str):
-        raise InvalidURI(f"expected a URL string, got {type(uri).__name__}")
-    try:
-        parts = urlsplit(uri)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidURI(f"{uri!r} is not a valid URL: {exc}") from None
+    parts, port = split_url(uri, "URL")
     scheme = parts.scheme.lower()
     if scheme not in ("ws", "wss"):
         raise InvalidURI(f"{uri!r} is not a ws:// or wss:// URL")
