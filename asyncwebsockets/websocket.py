@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any
 
 import anyio
@@ -59,6 +59,8 @@ class Websocket:
         events: Iterable[Event] = (),
     ) -> None:
         self._transport = transport
+        # The asyncio transport writes without a coroutine when it can.
+        self._write_now: Callable[[bytes, bool], bool] | None = getattr(transport, "write_now", None)
         self._conn = connection
         self._close_timeout = settings.close_timeout
         self._logger = logger
@@ -211,7 +213,11 @@ class Websocket:
             # While received messages are still queued, this is likely one
             # answer of a batch: the transport may gather them into one write.
             # (A closed transport raises: no need to look first.)
-            await self._transport.send(frame, receiver._head < len(receiver._events))
+            write_now = self._write_now
+            if write_now is None:
+                await self._transport.send(frame, receiver._head < len(receiver._events))
+            elif write_now(frame, receiver._head < len(receiver._events)):
+                await self._transport.drain()  # type: ignore[attr-defined]
         except TRANSPORT_ERRORS:
             raise self._lost() from None
         except BaseException:

@@ -256,3 +256,16 @@ async def test_failing_a_unix_stream_connection_leaves_no_loop_errors(violation:
     await anyio.sleep(0.2)
     gc.collect()
     assert loop_errors == []
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"], indirect=True)
+async def test_waiting_to_write_on_a_lost_connection_fails_at_once() -> None:
+    """A sender told to wait for the drain of a connection already lost does not wait for ever."""
+    import asyncio
+
+    transport = asyncio_transport.AsyncioTransport()
+    transport._loop = asyncio.get_running_loop()
+    transport.pause_writing()
+    transport.connection_lost(None)
+    with anyio.fail_after(1), pytest.raises(anyio.BrokenResourceError):
+        await transport.drain()

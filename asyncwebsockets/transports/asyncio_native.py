@@ -375,7 +375,16 @@ class AsyncioTransport(asyncio.BufferedProtocol):
             self._transport.set_write_buffer_limits(high=high, low=low)
 
     async def send(self, data: bytes, more: bool = False) -> None:
+        """Write ``data`` (see :meth:`write_now`), then wait while the peer is not reading."""
+        if self.write_now(data, more):
+            await self.drain()
+
+    def write_now(self, data: bytes, more: bool = False) -> bool:
         """Write ``data``; with ``more``, it may wait a moment for company.
+
+        Returns whether the caller should wait for :meth:`drain`: a sender
+        on the hot path calls this directly, and the common case, a write
+        that needs no waiting, costs no coroutine.
 
         Each write to the socket is a system call, which costs more than
         framing a small message.  A caller that knows more frames follow
@@ -398,14 +407,21 @@ class AsyncioTransport(asyncio.BufferedProtocol):
             if self._corked_size < CORK_LIMIT:
                 if self._flush_handle is None:
                     self._flush_handle = self._loop.call_soon(self._flush)
-                return
+                return False
             self._flush()
         elif self._corked:
             self._corked.append(data)
             self._flush()
         else:
             transport.write(data)
+        return self._writing_paused
+
+    async def drain(self) -> None:
+        """Wait until the write buffer is below its low-water mark again."""
         if self._writing_paused:
+            if self._lost:
+                # Nothing will drain it any more.
+                raise anyio.BrokenResourceError
             waiter = self._drain_waiter
             if waiter is None or waiter.done():
                 waiter = self._drain_waiter = self._loop.create_future()
