@@ -103,22 +103,30 @@ class TrioSocketTransport(StreamTransport):
         return data
 
     async def send(self, data: bytes, more: bool = False) -> None:
-        async with self._lock:
-            await self._checkpoint_if_cancelled()
+        await self._checkpoint_if_cancelled()
+        lock = self._lock
+        sent = 0
+        if not lock.locked:
+            # Nobody else is sending, and nothing waits before the socket
+            # has the frame: the lock is only needed for a rest that does not fit.
             try:
                 sent = self._sock.send(data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError:
                 sent = -1
-            if sent < 0:
-                # Let the stream raise its own error for a broken connection.
+            if sent == len(data):
+                await self._maybe_yield()
+                return
+        async with lock:
+            # A free lock is taken without waiting, so nothing can come
+            # between the part sent above and the rest.
+            if sent <= 0:
+                # Nothing went (or the connection is broken: let the
+                # stream raise its own error).
                 await self._send_locked(data)
-                return
-            if sent < len(data):
+            else:
                 await self._send_locked(data[sent:])
-                return
-        await self._maybe_yield()
 
     async def _maybe_yield(self) -> None:
         self._operations += 1
