@@ -178,15 +178,7 @@ async def test_trio_native_streams(codec: SimpleNamespace) -> None:
             conn = await trio.testing.open_stream_to_socket_listener(listeners[0])
 
             sock = await create_websocket_client(conn, "localhost", "/", subprotocols=["echo"])
-            await sock.send(b"test")
-            rcvd = 0
-            async for message in sock:
-                if isinstance(message, BytesMessage):
-                    assert message.data == b"test"
-                    rcvd += 1
-                    await sock.close(code=1000, reason="Thank you!")
-
-            assert rcvd == 1
+            await send_test_and_close(sock)
             n.cancel_scope.cancel()
             await sock.close()
     assert sock.close_code == 1000
