@@ -1,6 +1,7 @@
 """End-to-end echo benchmark: each library's client against its own server.
 
-Server and client run in separate processes on 127.0.0.1. Libraries are
+Server and client run in separate processes on 127.0.0.1, each pinned to
+a CPU of its own where there are two (``ECHO_BENCH_NO_PIN=1``: not). Libraries are
 interleaved round by round; the table shows medians over rounds: messages
 per second, round-trip p50/p99 (latency mode), and CPU microseconds per
 message on each side.
@@ -55,10 +56,36 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def _cpus() -> tuple[set[int] | None, set[int] | None]:
+    """The CPU for the server and the one for the client (None: leave to the scheduler).
+
+    Each side on a core of its own, as a server and its clients on
+    separate machines would be: otherwise the scheduler moves them
+    about and the figures swing with where it put them.
+    """
+    if os.environ.get("ECHO_BENCH_NO_PIN") or not hasattr(os, "sched_getaffinity"):
+        return None, None
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return None, None
+    return {available[0]}, {available[1]}
+
+
+SERVER_CPUS, CLIENT_CPUS = _cpus()
+
+
+def _pinned(cpus: set[int] | None) -> Any:
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 def start_server(lib: str) -> tuple[subprocess.Popen[bytes], int]:
     port_file = tempfile.mktemp(prefix="echo-port-")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", lib, "--port-file", port_file], env=env)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", lib, "--port-file", port_file], env=env, preexec_fn=_pinned(SERVER_CPUS)
+    )
     deadline = time.monotonic() + 30
     while not os.path.exists(port_file):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -78,7 +105,9 @@ def run_client(
     args = [sys.executable, __file__, "--client", lib, "--url", f"ws://127.0.0.1:{port}/", "--size", str(size)]
     args += ["--mode", mode, "--seconds", str(seconds), "--conns", str(conns)]
     try:
-        out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=seconds * 10 + 60)
+        out = subprocess.run(
+            args, env=env, capture_output=True, text=True, timeout=seconds * 10 + 60, preexec_fn=_pinned(CLIENT_CPUS)
+        )
     except subprocess.TimeoutExpired:
         return None
     if out.returncode != 0:
