@@ -30,6 +30,8 @@ from .._wakeup import Wakeup, new_wakeup, on_trio, spawn_detached
 from ..connection import ConnectionState
 from .base import RECEIVE_SIZE, TRANSPORT_ERRORS, Sink
 
+_OPEN = ConnectionState.OPEN
+
 __all__ = ["StreamTransport", "TrioStreamAdapter", "SendLock"]
 
 logger = logging.getLogger("asyncwebsockets")
@@ -354,7 +356,7 @@ class StreamTransport:
         task reads, reading is paused, the connection is closing).
         """
         conn = sink.connection
-        if self._application_reads or self._paused or self._closed or conn.state is not ConnectionState.OPEN:
+        if self._application_reads or self._paused or self._closed or self._aborted or conn.state is not _OPEN:
             return False
         if self._parked is None:
             # The reader is at work or waits on the stream (which one task
@@ -368,29 +370,41 @@ class StreamTransport:
         watchdog = self._watchdog
         if watchdog is None:
             watchdog = self._watchdog = _Watchdog.of_this_loop()
-        watchdog.away.pop(self, None)
+        away = watchdog.away
+        if away:
+            away.pop(self, None)
+        receive_until = self.receive_until
         try:
-            while sink.queued == 0 and conn.state is ConnectionState.OPEN and not self._aborted:
+            # The caller found the queue empty, so read at once.
+            while True:
                 # Only the reader task needs to be woken early; without a
                 # keepalive deadline this read needs no cancel scope.
-                data = await self.receive_until(sink.next_tick, interruptible=False)
+                data = await receive_until(sink.next_tick, interruptible=False)
                 if data is None:
                     sink.tick(anyio.current_time())
+                    control = True
                 elif data:
                     sink.data_received(data)
+                    control = conn.last_had_control
                 else:
                     sink.eof_received()
                     break
-                # Pongs and replies go out at once; the reader closes TCP.
-                if conn.state is ConnectionState.OPEN:
+                if conn.state is not _OPEN or self._aborted:
+                    # The reader sends what is owed and closes TCP.
+                    break
+                if control:
+                    # Pongs, and keepalive pings, go out at once (only a
+                    # tick or a control frame leaves something to send).
                     owed = conn.data_to_send()
                     if owed:
                         await self.send(owed)
+                if sink.queued:
+                    break
         except TRANSPORT_ERRORS:
             sink.eof_received()
         finally:
             self._application_reads = False
-            if conn.state is not ConnectionState.OPEN or self._aborted:
+            if conn.state is not _OPEN or self._aborted:
                 self._wake_reader()
             else:
                 watchdog.leave(self)
