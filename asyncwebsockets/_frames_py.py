@@ -1,17 +1,16 @@
-"""The frame codec, pure-Python twin of ``csrc/_frames.pyx``.
+"""The frame reader, pure-Python twin of ``csrc/_frames.pyx``.
 
 :class:`FrameReader` turns the bytes one peer sends into wsproto events,
-enforcing RFC 6455 section 5 as it goes; :class:`FrameWriter` turns what we
-send into frames.  Everything above this (handshake, close states, who answers
-pings) is the connection's business, not the codec's.
+enforcing RFC 6455 section 5 as it goes (what we send is framed by
+:mod:`._frame_writer_py`).  Everything above this (handshake, close states,
+who answers pings) is the connection's business, not the codec's.
 
-Both classes mirror their compiled twins method for method; keep them so.
+It mirrors its compiled twin method for method; keep them so.
 """
 
 from __future__ import annotations
 
 import codecs
-import os
 from typing import TYPE_CHECKING
 
 from wsproto.events import BytesMessage, Event, Ping, Pong, TextMessage
@@ -35,7 +34,6 @@ from .protocol import (
     RSV2,
     RSV3,
     parse_close,
-    serialize_close,
 )
 
 if TYPE_CHECKING:
@@ -402,53 +400,3 @@ class FrameReader:
         if opcode == OP_PONG:
             return Pong(payload)
         return parse_close(payload)
-
-
-_MASK_POOL_SIZE = 4096
-
-
-class FrameWriter:
-    """Builds the frames we send: header and (masked) payload in one buffer.
-
-    A client must mask every frame with a fresh, unpredictable key (RFC 6455
-    section 5.3).  Keys come from ``os.urandom`` in batches: one system call
-    per thousand frames instead of one per frame.
-    """
-
-    __slots__ = ("_mask", "_pool", "_pool_pos")
-
-    def __init__(self, *, mask: bool) -> None:
-        self._mask = mask
-        self._pool = b""
-        self._pool_pos = _MASK_POOL_SIZE
-
-    def _next_key(self) -> bytes:
-        if self._pool_pos >= _MASK_POOL_SIZE:
-            self._pool = os.urandom(_MASK_POOL_SIZE)
-            self._pool_pos = 0
-        pos = self._pool_pos
-        self._pool_pos = pos + 4
-        return self._pool[pos : pos + 4]
-
-    def frame(self, opcode: int, payload: Buffer, fin: bool = True, rsv: int = 0) -> bytes:
-        """Serialize one frame."""
-        length = len(payload)
-        first = (0x80 if fin else 0) | (rsv & (RSV1 | RSV2 | RSV3)) | (opcode & 0x0F)
-        mask_bit = 0x80 if self._mask else 0
-        if length < 126:
-            header = bytes((first, mask_bit | length))
-        elif length < 65536:
-            header = bytes((first, mask_bit | 126)) + length.to_bytes(2, "big")
-        else:
-            header = bytes((first, mask_bit | 127)) + length.to_bytes(8, "big")
-        if self._mask:
-            key = self._next_key()
-            return header + key + apply_mask(payload, key)
-        return header + payload
-
-    def close(self, code: int | None = 1000, reason: str = "") -> bytes:
-        """Serialize a close frame; ``code=None`` sends one with no payload.
-
-        Refuses codes that may not go on the wire, so 1005/1006/1015 never do.
-        """
-        return self.frame(OP_CLOSE, serialize_close(code, reason))

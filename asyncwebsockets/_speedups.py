@@ -11,19 +11,24 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from . import _frames_py, _mask_py, _utf8_py
+from . import _frame_writer_py, _frames_py, _mask_py, _utf8_py
 
-PURE: dict[str, ModuleType] = {"mask": _mask_py, "utf8": _utf8_py, "frames": _frames_py}
+PURE: dict[str, ModuleType] = {
+    "mask": _mask_py,
+    "utf8": _utf8_py,
+    "frames": _frames_py,
+    "frame_writer": _frame_writer_py,
+}
 
 
 def _load_compiled() -> dict[str, ModuleType] | None:
     if os.environ.get("ASYNCWEBSOCKETS_NO_EXTENSIONS", "") not in ("", "0"):
         return None
     try:
-        from . import _frames, _mask, _utf8  # type: ignore[attr-defined,unused-ignore]
+        from . import _frame_writer, _frames, _mask, _utf8  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return None
-    return {"mask": _mask, "utf8": _utf8, "frames": _frames}
+    return {"mask": _mask, "utf8": _utf8, "frames": _frames, "frame_writer": _frame_writer}
 
 
 COMPILED = _load_compiled()
@@ -35,7 +40,7 @@ apply_mask_inplace = _mask_py.apply_mask_inplace
 is_utf8 = _utf8_py.is_utf8
 Utf8Validator = _utf8_py.Utf8Validator
 FrameReader = _frames_py.FrameReader
-FrameWriter = _frames_py.FrameWriter
+FrameWriter = _frame_writer_py.FrameWriter
 
 
 def use(modules: dict[str, ModuleType]) -> None:
@@ -47,7 +52,7 @@ def use(modules: dict[str, ModuleType]) -> None:
     is_utf8 = modules["utf8"].is_utf8
     Utf8Validator = modules["utf8"].Utf8Validator
     FrameReader = modules["frames"].FrameReader
-    FrameWriter = modules["frames"].FrameWriter
+    FrameWriter = modules["frame_writer"].FrameWriter
 
 
 use(COMPILED if COMPILED is not None else PURE)

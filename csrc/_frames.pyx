@@ -1,9 +1,9 @@
 # cython: language_level=3
-"""The frame codec, compiled twin of ``asyncwebsockets/_frames_py.py``.
+"""The frame reader, compiled twin of ``asyncwebsockets/_frames_py.py``.
 
 :class:`FrameReader` turns the bytes one peer sends into wsproto events,
-enforcing RFC 6455 section 5 as it goes; :class:`FrameWriter` turns what we
-send into frames.  Both mirror the pure-Python twin method for method, with
+enforcing RFC 6455 section 5 as it goes (what we send is framed by
+``_frame_writer``).  It mirrors the pure-Python twin method for method, with
 the same checks in the same order and the same error texts; the tests
 compare the two on random input.
 
@@ -32,7 +32,7 @@ from wsproto.events import BytesMessage, Ping, Pong, TextMessage
 
 from asyncwebsockets._fragment import Fragment
 from asyncwebsockets.exceptions import ProtocolError
-from asyncwebsockets.protocol import parse_close, serialize_close
+from asyncwebsockets.protocol import parse_close
 
 from buffers cimport get_bytes
 from mask cimport aws_mask_kernel_name, mask_into
@@ -70,7 +70,6 @@ DEF IDLE_BUFFER = 16384
 # buffer, which grows only as their bytes arrive, address space included.
 DEF DIRECT_PAYLOAD = 16384
 DEF DIRECT_PAYLOAD_MAX = 64 * 1024 * 1024
-DEF MASK_POOL_SIZE = 4096
 
 cdef object _EMPTY_ARGS = ()
 cdef object _DATA = "data"
@@ -582,77 +581,3 @@ cdef class FrameReader:
         if opcode == OP_PONG:
             return Pong(payload)
         return parse_close(payload)
-
-
-cdef class FrameWriter:
-    """Builds the frames we send: header and (masked) payload in one buffer.
-
-    A client must mask every frame with a fresh, unpredictable key (RFC 6455
-    section 5.3).  Keys come from ``os.urandom`` in batches: one system call
-    per thousand frames instead of one per frame.
-    """
-
-    cdef bint _mask
-    cdef bytes _pool
-    cdef Py_ssize_t _pool_pos
-
-    def __init__(self, *, bint mask):
-        self._mask = mask
-        self._pool = b""
-        self._pool_pos = MASK_POOL_SIZE
-
-    cdef const unsigned char *_next_key(self) except NULL:
-        cdef Py_ssize_t pos
-        if self._pool_pos >= MASK_POOL_SIZE:
-            self._pool = os.urandom(MASK_POOL_SIZE)
-            self._pool_pos = 0
-        pos = self._pool_pos
-        self._pool_pos = pos + 4
-        return <const unsigned char *>PyBytes_AS_STRING(self._pool) + pos
-
-    def frame(self, int opcode, payload, bint fin=True, int rsv=0):
-        """Serialize one frame."""
-        cdef Py_buffer view
-        cdef const unsigned char *src
-        cdef Py_ssize_t length
-        cdef Py_ssize_t header
-        cdef bytes out
-        cdef unsigned char *dst
-        cdef const unsigned char *key
-        cdef int i
-        cdef bint own_view = get_bytes(payload, &view, &src, &length)
-        try:
-            header = 2 if length < 126 else (4 if length < 65536 else 10)
-            if self._mask:
-                header += 4
-            out = PyBytes_FromStringAndSize(NULL, header + length)
-            dst = <unsigned char *>PyBytes_AS_STRING(out)
-            dst[0] = (0x80 if fin else 0) | (rsv & RSV_ALL) | (opcode & 0x0F)
-            if length < 126:
-                dst[1] = <unsigned char>length
-            elif length < 65536:
-                dst[1] = 126
-                dst[2] = <unsigned char>(length >> 8)
-                dst[3] = <unsigned char>length
-            else:
-                dst[1] = 127
-                for i in range(8):
-                    dst[2 + i] = <unsigned char>((<unsigned long long>length) >> (56 - 8 * i))
-            if self._mask:
-                dst[1] |= 0x80
-                key = self._next_key()
-                memcpy(dst + header - 4, key, 4)
-                mask_into(src, dst + header, <size_t>length, key, 0)
-            else:
-                memcpy(dst + header, src, length)
-            return out
-        finally:
-            if own_view:
-                PyBuffer_Release(&view)
-
-    def close(self, code=1000, str reason=""):
-        """Serialize a close frame; ``code=None`` sends one with no payload.
-
-        Refuses codes that may not go on the wire, so 1005/1006/1015 never do.
-        """
-        return self.frame(OP_CLOSE, serialize_close(code, reason))

@@ -884,7 +884,7 @@ def test_buffered_accounting(codec: SimpleNamespace) -> None:
 )
 def test_writer_unmasked_exact(codec: SimpleNamespace, size: int, header: str) -> None:
     data = payload(size, 6)
-    out = codec.frames.FrameWriter(mask=False).frame(OP_BINARY, data)
+    out = codec.frame_writer.FrameWriter(mask=False).frame(OP_BINARY, data)
     assert type(out) is bytes
     assert out == bytes.fromhex(header) + data
 
@@ -908,9 +908,9 @@ def test_writer_unmasked_exact(codec: SimpleNamespace, size: int, header: str) -
     ],
 )
 def test_writer_first_byte(codec: SimpleNamespace, opcode: int, fin: bool, rsv: int, first: int) -> None:
-    out = codec.frames.FrameWriter(mask=False).frame(opcode, b"abc", fin=fin, rsv=rsv)
+    out = codec.frame_writer.FrameWriter(mask=False).frame(opcode, b"abc", fin=fin, rsv=rsv)
     assert out == bytes([first, 3]) + b"abc"
-    masked = codec.frames.FrameWriter(mask=True).frame(opcode, b"abc", fin=fin, rsv=rsv)
+    masked = codec.frame_writer.FrameWriter(mask=True).frame(opcode, b"abc", fin=fin, rsv=rsv)
     assert masked[0] == first and masked[1] == 0x83
 
 
@@ -919,9 +919,9 @@ def test_writer_buffer_kinds(codec: SimpleNamespace) -> None:
         data = payload(size, 7)
         for kind in (bytes, bytearray, memoryview):
             source = kind(data) if kind is not memoryview else memoryview(bytearray(data))
-            out = codec.frames.FrameWriter(mask=False).frame(OP_BINARY, source)
+            out = codec.frame_writer.FrameWriter(mask=False).frame(OP_BINARY, source)
             assert type(out) is bytes and out.endswith(data)
-            masked = codec.frames.FrameWriter(mask=True).frame(OP_BINARY, source)
+            masked = codec.frame_writer.FrameWriter(mask=True).frame(OP_BINARY, source)
             assert type(masked) is bytes
             assert bytes(source) == data  # masking copies, never in place
             assert server(codec, max_message_size=None).feed(masked) == [binary(data)]
@@ -940,7 +940,7 @@ def test_writer_buffer_kinds(codec: SimpleNamespace) -> None:
 )
 def test_writer_masked(codec: SimpleNamespace, size: int, header: str) -> None:
     data = payload(size, 8)
-    out = codec.frames.FrameWriter(mask=True).frame(OP_BINARY, data)
+    out = codec.frame_writer.FrameWriter(mask=True).frame(OP_BINARY, data)
     head = bytes.fromhex(header)
     assert out[: len(head)] == head
     key = out[len(head) : len(head) + 4]
@@ -951,7 +951,7 @@ def test_writer_masked(codec: SimpleNamespace, size: int, header: str) -> None:
 
 
 def test_writer_fresh_key_per_frame(codec: SimpleNamespace) -> None:
-    writer = codec.frames.FrameWriter(mask=True)
+    writer = codec.frame_writer.FrameWriter(mask=True)
     frames = [writer.frame(OP_TEXT, b"same payload") for _ in range(3000)]
     keys = [f[2:6] for f in frames]
     assert all(a != b for a, b in itertools.pairwise(keys))
@@ -961,13 +961,13 @@ def test_writer_fresh_key_per_frame(codec: SimpleNamespace) -> None:
     assert len({f[6:] for f in frames}) > 2990
     assert server(codec).feed(b"".join(frames[:100])) == [text("same payload")] * 100
     # Two writers do not share a key sequence.
-    other = codec.frames.FrameWriter(mask=True)
+    other = codec.frame_writer.FrameWriter(mask=True)
     assert [other.frame(OP_TEXT, b"")[2:6] for _ in range(10)] != keys[:10]
 
 
 def test_writer_round_trip(codec: SimpleNamespace) -> None:
     for masked in (True, False):
-        writer = codec.frames.FrameWriter(mask=masked)
+        writer = codec.frame_writer.FrameWriter(mask=masked)
         reader = server(codec) if masked else client(codec)
         wire = (
             writer.frame(OP_TEXT, "héllo".encode())
@@ -998,15 +998,15 @@ def test_writer_round_trip(codec: SimpleNamespace) -> None:
     ],
 )
 def test_writer_close_exact(codec: SimpleNamespace, args: tuple[Any, ...], expected: str) -> None:
-    assert codec.frames.FrameWriter(mask=False).close(*args) == bytes.fromhex(expected)
+    assert codec.frame_writer.FrameWriter(mask=False).close(*args) == bytes.fromhex(expected)
 
 
 def test_writer_close_default(codec: SimpleNamespace) -> None:
-    assert codec.frames.FrameWriter(mask=False).close() == b"\x88\x02\x03\xe8"
+    assert codec.frame_writer.FrameWriter(mask=False).close() == b"\x88\x02\x03\xe8"
 
 
 def test_writer_close_masked(codec: SimpleNamespace) -> None:
-    writer = codec.frames.FrameWriter(mask=True)
+    writer = codec.frame_writer.FrameWriter(mask=True)
     assert server(codec).feed(writer.close(1000, "bye")) == [CloseConnection(1000, "bye")]
     assert server(codec).feed(writer.close(None)) == [CloseConnection(1005, "")]
     out = writer.close(None)
@@ -1016,13 +1016,13 @@ def test_writer_close_masked(codec: SimpleNamespace) -> None:
 @pytest.mark.parametrize("code", [1005, 1006, 1015, 999, 0, 1004, 1016, 2999, 5000, 65535, -1])
 def test_writer_close_refuses_codes(codec: SimpleNamespace, code: int) -> None:
     with pytest.raises(ValueError):
-        codec.frames.FrameWriter(mask=False).close(code)
+        codec.frame_writer.FrameWriter(mask=False).close(code)
     with pytest.raises(ValueError):
-        codec.frames.FrameWriter(mask=True).close(code, "reason")
+        codec.frame_writer.FrameWriter(mask=True).close(code, "reason")
 
 
 def test_writer_close_reason_length(codec: SimpleNamespace) -> None:
-    writer = codec.frames.FrameWriter(mask=False)
+    writer = codec.frame_writer.FrameWriter(mask=False)
     assert len(writer.close(1000, "x" * 123)) == 2 + 125
     assert len(writer.close(1000, "€" * 41)) == 2 + 125  # 123 bytes of UTF-8
     for reason in ("x" * 124, "€" * 41 + "x", "€" * 42, "𝄞" * 31):
@@ -1135,7 +1135,7 @@ def _run(coroutine: Any) -> Any:
 def test_websockets_reads_our_frames(codec: SimpleNamespace, masked: bool) -> None:
     from websockets.frames import Close, Opcode
 
-    writer = codec.frames.FrameWriter(mask=masked)
+    writer = codec.frame_writer.FrameWriter(mask=masked)
     sent: list[tuple[Any, bytes, bool]] = [
         (Opcode.TEXT, "ok ✓".encode(), True),
         (Opcode.BINARY, b"", True),
@@ -1158,7 +1158,7 @@ def test_websockets_reads_our_frames(codec: SimpleNamespace, masked: bool) -> No
 def test_websockets_reads_our_empty_close(codec: SimpleNamespace) -> None:
     from websockets.frames import Opcode
 
-    (parsed,) = _parse_with_websockets(codec.frames.FrameWriter(mask=True).close(None), True)
+    (parsed,) = _parse_with_websockets(codec.frame_writer.FrameWriter(mask=True).close(None), True)
     assert parsed.opcode is Opcode.CLOSE and parsed.data == b""
 
 
@@ -1168,7 +1168,7 @@ def test_wsproto_reads_our_frames(codec: SimpleNamespace, masked: bool) -> None:
 
     # A wsproto server reads what our client writes, and the other way round.
     proto = FrameProtocol(client=not masked, extensions=[])
-    writer = codec.frames.FrameWriter(mask=masked)
+    writer = codec.frame_writer.FrameWriter(mask=masked)
     big = payload(70000, 14)
     proto.receive_bytes(
         writer.frame(OP_TEXT, "d€".encode()[:2], fin=False)

@@ -182,7 +182,7 @@ def test_frame_round_trips_concurrently(codec: SimpleNamespace, masked: bool) ->
     def work(index: int) -> int:
         for round_ in range(3):
             steps = conversation(index * 100 + round_)
-            writer = codec.frames.FrameWriter(mask=masked)
+            writer = codec.frame_writer.FrameWriter(mask=masked)
             wire = encode(writer, steps)
             reader = codec.frames.FrameReader(expect_masked=masked, max_message_size=None)
             rng = random.Random(index)
@@ -203,7 +203,7 @@ def test_masking_keys_differ_across_threads(codec: SimpleNamespace) -> None:
     """Each writer draws its own keys, and no two threads get the same ones."""
 
     def work(index: int) -> list[bytes]:
-        writer = codec.frames.FrameWriter(mask=True)
+        writer = codec.frame_writer.FrameWriter(mask=True)
         # An empty payload: the frame is the 2 header bytes and the key.
         return [writer.frame(0x2, b"")[2:6] for _ in range(2000)]
 
@@ -219,7 +219,7 @@ def test_compiled_modules_keep_the_gil_off() -> None:
     if _speedups.COMPILED is None:
         pytest.skip("compiled codec not built")
     env = {k: v for k, v in os.environ.items() if k != "PYTHON_GIL"}
-    code = "import sys; from asyncwebsockets import _frames, _mask, _utf8; print(sys._is_gil_enabled())"
+    code = "import sys; from asyncwebsockets import _frame_writer, _frames, _mask, _utf8; print(sys._is_gil_enabled())"
     result = subprocess.run(
         [sys.executable, "-W", "error::RuntimeWarning", "-c", code],
         capture_output=True,
