@@ -218,10 +218,10 @@ class StreamTransport:
         self._paused = False
         # While an application task waits for a message it reads the
         # socket itself (see read_for_application), and the reader task
-        # stands aside, parked in _parked.
+        # stands aside, parked (see _park).
         self._application_reads = False
         self._application_waits = False
-        self._parked: anyio.CancelScope | None = None
+        self._parked = False
         self._watchdog: _Watchdog | None = None
         self._resume: Wakeup | None = None
         # The scope of a read that is waiting, so that poke() can interrupt it.
@@ -341,11 +341,19 @@ class StreamTransport:
             sink.finished()
 
     async def _park(self, deadline: float) -> None:
-        """Wait (the reader task) until resumed, or until ``deadline``, which others may move."""
+        """Wait (the reader task) until resumed, or until ``deadline``."""
         assert self._resume is not None
-        with anyio.CancelScope(deadline=deadline) as self._parked:
-            await self._resume.wait()
-        self._parked = None
+        self._parked = True
+        try:
+            if deadline == math.inf:
+                # The usual wait of an idle connection's reader, which only
+                # a wake-up ends: a cancel scope would cost memory on each.
+                await self._resume.wait()
+            else:
+                with anyio.CancelScope(deadline=deadline):
+                    await self._resume.wait()
+        finally:
+            self._parked = False
 
     async def read_for_application(self, sink: Sink) -> bool:
         """Service the connection in the application's task while it waits for a message.
@@ -367,7 +375,7 @@ class StreamTransport:
         conn = sink.connection
         if self._application_reads or self._paused or self._closed or self._aborted or conn.state is not _OPEN:
             return False
-        if self._parked is None:
+        if not self._parked:
             # The reader is at work or waits on the stream (which one task
             # at a time may do): ask it to step aside, and to wake us when
             # it has.
