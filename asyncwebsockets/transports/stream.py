@@ -30,8 +30,6 @@ from .._wakeup import Wakeup, new_wakeup, on_trio, spawn_detached
 from ..connection import ConnectionState
 from .base import RECEIVE_SIZE, TRANSPORT_ERRORS, Sink
 
-_OPEN = ConnectionState.OPEN
-
 __all__ = ["StreamTransport", "TrioStreamAdapter", "SendLock"]
 
 logger = logging.getLogger("asyncwebsockets")
@@ -52,6 +50,9 @@ AWAY_LIMIT = 0.05
 #: Seconds closing a stream may take (a TLS stream may wait for the peer's
 #: close_notify) before it is dropped.
 CLOSE_LIMIT = 5.0
+
+# Looked up once: compared on every read an application makes for itself.
+_OPEN = ConnectionState.OPEN
 
 
 class SendLock:
@@ -387,9 +388,7 @@ class StreamTransport:
         watchdog = self._watchdog
         if watchdog is None:
             watchdog = self._watchdog = _Watchdog.of_this_loop()
-        away = watchdog.away
-        if away:
-            away.pop(self, None)
+        watchdog.away.pop(self, None)
         receive_until = self.receive_until
         try:
             # The caller found the queue empty, so read at once.
