@@ -32,7 +32,7 @@ import anyio
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSAttribute
 
-from .._wakeup import on_trio
+from .._wakeup import on_trio, reading
 from ..connection import ConnectionState
 from .base import Sink
 
@@ -163,12 +163,15 @@ class AsyncioTransport(asyncio.BufferedProtocol):
                 self._stop()
                 return
             # The parser copies what it keeps: no need to copy the read first.
-            sink.data_received(self._buffer[:nbytes])
-            self.poke()
+            reading(self._loop, self._received, sink, self._buffer[:nbytes])
         else:
             if self._reading_paused:
                 self._stop()
             self.data_received(bytes(self._buffer[:nbytes]))
+
+    def _received(self, sink: Sink, data: bytes | memoryview) -> None:
+        sink.data_received(data)
+        self.poke()
 
     def data_received(self, data: bytes) -> None:
         """Before start(): keep the bytes for the handshake's receive()."""
@@ -335,8 +338,7 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         if self._reading_paused or not held or sink is None:
             return
         self._held = []
-        sink.data_received(held[0] if len(held) == 1 else b"".join(held))
-        self.poke()
+        reading(self._loop, self._received, sink, held[0] if len(held) == 1 else b"".join(held))
         if not self._reading_paused and self._stopped:
             self._stopped = False
             if not self._transport.is_closing():
