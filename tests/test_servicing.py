@@ -382,6 +382,61 @@ def test_entry_points_under_trio_run() -> None:
     assert trio.run(main) == "hello"
 
 
+async def _port_probes() -> list[str]:
+    """Health checks and port scans: connect and close, or connect and reset, at once.
+
+    Returns the server's log records above DEBUG, and "reply" if a real
+    client was still served after them.
+    """
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep(logging.INFO)
+    logging.getLogger("asyncwebsockets").addHandler(keep)
+    try:
+        async with anyio.create_task_group() as tg:
+            server = await tg.start(serve, echo, "127.0.0.1", 0)
+            for reset in (False, True) * 5:
+                sock = socket.create_connection(("127.0.0.1", server.port))
+                if reset:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                sock.close()
+                await anyio.sleep(0.01)
+            async with open_websocket(f"ws://127.0.0.1:{server.port}/") as ws:
+                await ws.send("still there?")
+                reply = (await ws.receive()).data
+            server.close()
+    finally:
+        logging.getLogger("asyncwebsockets").removeHandler(keep)
+    return [f"{r.levelname} {r.getMessage()}" for r in records if r.levelno > logging.INFO] + [reply]
+
+
+@pytest.mark.parametrize("runner", ["asyncio.run", "uvloop", "trio.run"])
+def test_port_probes_neither_stop_the_server_nor_log_errors(runner: str) -> None:
+    results: list[str] = []
+
+    def run() -> None:
+        if runner == "uvloop":
+            import uvloop
+
+            results.extend(uvloop.run(_port_probes()))
+        elif runner == "trio.run":
+            import trio
+
+            results.extend(trio.run(_port_probes))
+        else:
+            results.extend(asyncio.run(_port_probes()))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert results == ["still there?"], results
+
+
 # -- options and headers -------------------------------------------------------------
 
 

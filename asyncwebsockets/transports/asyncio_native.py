@@ -99,6 +99,8 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         self._on_connect = on_connect
         self._buffer = _read_buffer()
         self._transport: asyncio.Transport = cast(asyncio.Transport, None)
+        self._peername: Any = None
+        self._sockname: Any = None
         self._loop = cast(asyncio.AbstractEventLoop, None)
         self._sink: Sink | None = None
         # Until start(): what arrived, for the handshake's receive().
@@ -143,7 +145,12 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         # Looked up once: asyncio.get_running_loop() costs a system call
         # (getpid) on every use.
         self._loop = asyncio.get_running_loop()
-        sock = transport.get_extra_info("socket")
+        # Asked for now, while the socket is open: uvloop raises instead of
+        # answering once its transport is closed, and a peer that resets
+        # right after connecting closes it before anyone asks.
+        self._peername = _info(transport, "peername")
+        self._sockname = _info(transport, "sockname")
+        sock = _info(transport, "socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             # Frames are whole messages already; don't let Nagle hold them.
             try:
@@ -373,7 +380,7 @@ class AsyncioTransport(asyncio.BufferedProtocol):
 
     def set_write_limits(self, high: int, low: int) -> None:
         self._write_limits = (high, low)
-        if self._transport is not None:
+        if self._transport is not None and not self._transport.is_closing():
             self._transport.set_write_buffer_limits(high=high, low=low)
 
     async def send(self, data: bytes, more: bool = False) -> None:
@@ -496,21 +503,26 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         self._wake_writers()
 
     def extra(self, attribute: Any, default: Any = None) -> Any:
-        transport = self._transport
         if attribute is SocketAttribute.remote_address:
-            return transport.get_extra_info("peername", default)
+            return default if self._peername is None else self._peername
         if attribute is SocketAttribute.local_address:
-            return transport.get_extra_info("sockname", default)
-        if attribute is SocketAttribute.raw_socket:
-            return transport.get_extra_info("socket", default)
-        if attribute is SocketAttribute.local_port:
-            name = transport.get_extra_info("sockname")
-            return name[1] if isinstance(name, tuple) else default
+            return default if self._sockname is None else self._sockname
         if attribute is SocketAttribute.remote_port:
-            name = transport.get_extra_info("peername")
-            return name[1] if isinstance(name, tuple) else default
+            return self._peername[1] if isinstance(self._peername, tuple) else default
+        if attribute is SocketAttribute.local_port:
+            return self._sockname[1] if isinstance(self._sockname, tuple) else default
+        if attribute is SocketAttribute.raw_socket:
+            return _info(self._transport, "socket", default)
         if attribute is TLSAttribute.ssl_object:
-            return transport.get_extra_info("ssl_object", default)
+            return _info(self._transport, "ssl_object", default)
+        return default
+
+
+def _info(transport: asyncio.BaseTransport, name: str, default: Any = None) -> Any:
+    """``transport.get_extra_info(name)``, or ``default`` where uvloop raises for a closed transport."""
+    try:
+        return transport.get_extra_info(name, default)
+    except (RuntimeError, ValueError, OSError):
         return default
 
 

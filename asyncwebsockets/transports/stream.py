@@ -520,8 +520,9 @@ class StreamTransport:
     def extra(self, attribute: Any, default: Any = None) -> Any:
         try:
             return self._stream.extra(attribute, default)
-        except OSError:
-            # A closed socket has no addresses left to report.
+        except (OSError, ValueError, RuntimeError):
+            # A closed socket has no addresses left to report (uvloop's
+            # sockets raise ValueError or RuntimeError once closed).
             return default
 
     def abort(self) -> None:
