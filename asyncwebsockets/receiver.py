@@ -264,11 +264,15 @@ class Receiver:
             if self.stream is not None:
                 # A message goes to a stream: ours is the one after it.
                 self.stream.receiving_elsewhere()
-            reader = self._read_for_application if self.stream is None else None
-            if reader is None or not await reader(self):
-                await self.wakeup.wait()
+            await self.next_input()
             events = self._events
         return self.take()  # type: ignore[return-value]
+
+    async def next_input(self) -> None:
+        """Wait for what comes next: read it in this task if the transport lets us, else wait to be woken."""
+        reader = self._read_for_application if self.stream is None else None
+        if reader is None or not await reader(self):
+            await self.wakeup.wait()
 
     @property
     def queued(self) -> int:

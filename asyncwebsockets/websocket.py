@@ -275,7 +275,9 @@ class Websocket:
         """Send a ping and wait for its pong; returns the round trip in seconds.
 
         The pong is picked up by the connection's servicing, whether or
-        not anyone iterates.
+        not anyone iterates.  It comes after the messages the peer sent
+        before it: while ``max_queue`` of them wait to be taken, nothing
+        more is read, and the pong waits with them.
         """
         if payload is None:
             payload = os.urandom(4)
@@ -289,7 +291,7 @@ class Websocket:
             while payload not in receiver.latencies:
                 if self._conn.state is ConnectionState.CLOSED or receiver.done:
                     raise self._conn.closed_exception()
-                await receiver.wakeup.wait()
+                await receiver.next_input()
             return receiver.latencies[payload]
         finally:
             receiver.pings.pop(payload, None)

@@ -19,7 +19,7 @@ import anyio
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
 
-from asyncwebsockets import HandshakeError, Websocket, open_websocket
+from asyncwebsockets import HandshakeError, Websocket, create_websocket, open_websocket
 
 from .helpers import echo, frame, raw_handshake, read_close_code, start
 
@@ -288,6 +288,31 @@ async def test_server_flooding_an_idle_client_is_bounded(codec: SimpleNamespace)
             queued = ws._receiver.pending()
             assert len(queued) <= 16 + (256 * 1024) // 65000 + 1
             assert sum(len(m.data) for m in queued) <= 16 * 65000 + 256 * 1024
+        tg.cancel_scope.cancel()
+
+
+async def test_closing_against_a_flood_reads_for_the_close_frame_within_bounds(codec: SimpleNamespace) -> None:
+    """close() reads on to find the peer's close frame, and drops what does not fit in the queue."""
+
+    async def respond(stream: SocketStream, key: bytes) -> None:
+        await stream.send(switching(accept_for(key)))
+        message = frame(2, b"m" * 65000, key=None)
+        with anyio.move_on_after(4):
+            while True:
+                await stream.send(message)
+
+    async with anyio.create_task_group() as tg:
+        port = await fake_server(tg, respond)
+        ws = await create_websocket(f"ws://127.0.0.1:{port}/", close_timeout=1)
+        with anyio.fail_after(5):
+            while ws._receiver.queued < 16:
+                await anyio.sleep(0.02)
+            begin = anyio.current_time()
+            await ws.close()
+        assert anyio.current_time() - begin < 3
+        assert ws.close_code == 1006
+        queued = ws._receiver.pending()
+        assert 16 <= len(queued) <= 16 + (256 * 1024) // 65000 + 1
         tg.cancel_scope.cancel()
 
 

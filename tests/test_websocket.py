@@ -33,6 +33,7 @@ from asyncwebsockets import (
     create_websocket_server,
     open_websocket,
 )
+from asyncwebsockets.transports import stream as stream_transport
 
 from .helpers import (
     Frame,
@@ -534,6 +535,28 @@ async def test_ping_latency_without_reader(codec: SimpleNamespace) -> None:
                 await ws.send("queued")
                 assert 0 <= await ws.ping(b"after") < 5
                 assert (await ws.receive()).data == "queued"
+        tg.cancel_scope.cancel()
+
+
+async def test_ping_right_after_a_receive_reads_its_own_pong(
+    codec: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the application reads for itself, ping() does too: it does not wait for the reader task.
+
+    The reader task stands aside while the application reads, and comes
+    back only after a while; with that while made long, a ping() that
+    waited for it would time out here.
+    """
+    monkeypatch.setattr(stream_transport, "GRACE", 60.0)
+    monkeypatch.setattr(stream_transport, "AWAY_LIMIT", 60.0)
+    async with anyio.create_task_group() as tg:
+        server = await start(tg)
+        with anyio.fail_after(5):
+            async with open_websocket(server.url) as ws:
+                for i in range(3):
+                    await ws.send(f"message {i}")
+                    assert (await ws.receive()).data == f"message {i}"
+                    assert 0 <= await ws.ping() < 5
         tg.cancel_scope.cancel()
 
 

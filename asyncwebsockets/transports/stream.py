@@ -414,6 +414,8 @@ class StreamTransport:
                     owed = conn.data_to_send()
                     if owed:
                         await self.send(owed)
+                    # A pong may be what the caller waits for (ping()).
+                    break
                 if sink.queued:
                     break
         except TRANSPORT_ERRORS:
