@@ -21,7 +21,7 @@ from . import handshake
 from .connection import Connection, ConnectionType
 from .exceptions import HandshakeRejected
 from .hooks import ProcessRequest, ProcessResponse, Response, run_hooks
-from .http import Headers, header_list
+from .http import Headers, header_list, subprotocol_list
 from .options import ConnectionOptions, Settings, settings_from
 from .transports import Transport
 from .version import __version__
@@ -105,7 +105,7 @@ class ServerOptions:
         """Check ``options`` (as given to ``caller``) once, when a server starts, not at its first client."""
         connection = {name: value for name, value in options.items() if name not in _SERVER_ONLY}
         settings = settings_from(connection, caller)
-        subprotocols = options.get("subprotocols")
+        subprotocols = subprotocol_list(options.get("subprotocols"))
         process_request = options.get("process_request")
         process_response = options.get("process_response")
         server_header = options.get("server_header", SERVER_HEADER)

@@ -15,7 +15,7 @@ from anyio.streams.tls import TLSStream
 from .connection import Connection, ConnectionType
 from .exceptions import HandshakeError, HandshakeRejected, HandshakeTimeout
 from .handshake import client_handshake
-from .http import Headers, header_list
+from .http import Headers, header_list, header_text, subprotocol_list
 from .options import ConnectionOptions, Settings, Unpack, settings_from
 from .proxy import connect_through_proxy, proxy_from_environment
 from .redirects import MAX_REDIRECTS, REDIRECT_STATUSES, Redirects, strip_credentials
@@ -92,9 +92,12 @@ async def create_websocket(
     settings = settings_from(options, "create_websocket")
     uri = parse_uri(url)
     redirects = Redirects(uri, max_redirects)
+    if ssl is not None and not isinstance(ssl, (bool, _ssl.SSLContext)):
+        raise TypeError(f"ssl is an ssl.SSLContext, True, False or None, not {type(ssl).__name__}")
+    subprotocols = subprotocol_list(subprotocols)
     extra: list[tuple[bytes, bytes]] = _with_user_agent(header_list(headers), user_agent_header)
     if origin is not None:
-        extra.append((b"Origin", origin.encode("ascii")))
+        extra.append((b"Origin", header_text("origin", origin)))
     # One budget for connecting, TLS and the WebSocket handshake together,
     # however many redirects it takes.
     deadline = None if settings.open_timeout is None else anyio.current_time() + settings.open_timeout
@@ -230,8 +233,11 @@ async def create_websocket_client(
     servicing runs in the event loop's callbacks).
     """
     settings = settings_from(options, "create_websocket_client")
+    if not isinstance(path, str):
+        raise TypeError(f"path is a str, not {type(path).__name__}")
     if not path.startswith("/"):
         path = "/" + path
+    subprotocols = subprotocol_list(subprotocols)
     extra = _with_user_agent(header_list(headers), user_agent_header)
     return await _start_client(sock, _host_header(addr), path, extra, subprotocols, settings, settings.open_timeout)
 
@@ -252,7 +258,7 @@ async def open_websocket_client(
 def _with_user_agent(headers: list[tuple[bytes, bytes]], user_agent: str | None) -> list[tuple[bytes, bytes]]:
     """``headers`` with a ``User-Agent``, unless they have one or none is wanted."""
     if user_agent is not None and not any(name.lower() == b"user-agent" for name, _ in headers):
-        headers.append((b"User-Agent", user_agent.encode("latin-1")))
+        headers.append((b"User-Agent", header_text("user_agent_header", user_agent)))
     return headers
 
 
@@ -279,6 +285,12 @@ async def _start_client(
         reassemble=settings.reassemble,
         compression=settings.compression,
     )
+    hosts = [value for name, value in headers if name.lower() == b"host"]
+    if hosts:
+        # A Host header of the caller's (a virtual host on an address, say)
+        # replaces the one the URL gives; the request has exactly one.
+        host = hosts[-1].decode("latin-1")
+        headers = [(name, value) for name, value in headers if name.lower() != b"host"]
     transport = as_transport(stream)
     transport.set_write_limits(*settings.write_marks)
     events = await client_handshake(

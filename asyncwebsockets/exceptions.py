@@ -61,10 +61,12 @@ class HandshakeRejected(HandshakeError):
         body: bytes = b"",
         event: Any = None,
     ) -> None:
-        super().__init__(f"handshake rejected with HTTP {status_code}", event)
+        super().__init__(f"handshake rejected with HTTP {status_code}")
         self.status_code = status_code
         self.headers = list(headers)
         self.body = body
+        #: The wsproto event the response was read as (None when it came another way).
+        self.event = event
 
 
 class HandshakeTimeout(HandshakeError, TimeoutError):

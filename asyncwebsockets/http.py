@@ -18,6 +18,8 @@ from .permessage_deflate import EXTENSION_NAME, PerMessageDeflate, build_offer
 __all__ = [
     "Headers",
     "header_list",
+    "header_text",
+    "subprotocol_list",
     "DeflateOffer",
     "HandshakeDone",
     "DONE",
@@ -64,10 +66,46 @@ def header_list(headers: Headers | None) -> list[tuple[bytes, bytes]]:
 
 def _header_bytes(item: object, encoding: str) -> bytes:
     if isinstance(item, str):
-        return item.encode(encoding)
-    if isinstance(item, (bytes, bytearray)):
-        return bytes(item)
-    raise TypeError(f"header names and values are str or bytes, not {type(item).__name__}")
+        data = item.encode(encoding)
+    elif isinstance(item, (bytes, bytearray)):
+        data = bytes(item)
+    else:
+        raise TypeError(f"header names and values are str or bytes, not {type(item).__name__}")
+    if _FORBIDDEN.search(data):
+        # A line break would end the header, and could start another one.
+        raise ValueError(f"header names and values may not contain CR, LF or NUL: {item!r}")
+    return data
+
+
+_FORBIDDEN = re.compile(rb"[\r\n\0]")
+
+
+def header_text(name: str, value: object) -> bytes:
+    """A header value given as its own argument (``origin``, ``user_agent_header``): a ``str``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} is a str, not {type(value).__name__}")
+    return _header_bytes(value, "latin-1")
+
+
+def subprotocol_list(value: object) -> list[str] | None:
+    """``subprotocols`` as given: None, or a sequence of names.
+
+    A lone string is refused rather than taken for the sequence of its
+    characters (offering "c", "h", "a", "t" for "chat").
+    """
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"subprotocols is a list of str, not {type(value).__name__}")
+    names = list(value)
+    for name in names:
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise TypeError(f"subprotocols is a list of str, each an HTTP token, not containing {name!r}")
+    return names
+
+
+#: RFC 7230 section 3.2.6: what a subprotocol name may be made of.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 class DeflateOffer(Extension):

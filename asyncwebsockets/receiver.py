@@ -87,6 +87,7 @@ class Receiver:
         self._failure_due = _INF
         self.next_tick = self._ping_due
         self._heard = False
+        self._input_closed = False
         #: Pings waiting for a pong: payload -> (perf_counter at sending, sent by ping()).
         self.pings: dict[bytes, tuple[float, bool]] = {}
         #: Round trips of answered ping() calls, until the caller takes them.
@@ -148,6 +149,10 @@ class Receiver:
             del queue[self._head + int(self._high) :]
 
     def _closed_by_input(self) -> None:
+        # Reads go on after the close (to find the end of TCP): once is enough.
+        if self._input_closed:
+            return
+        self._input_closed = True
         conn = self.connection
         failure = conn.failure
         if failure is not None:

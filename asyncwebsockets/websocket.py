@@ -271,7 +271,7 @@ class Websocket:
                         await self.close(CLOSE_INTERNAL_ERROR, "message could not be finished")
                 raise
 
-    async def ping(self, payload: bytes | None = None) -> float:
+    async def ping(self, payload: bytes | bytearray | memoryview | None = None) -> float:
         """Send a ping and wait for its pong; returns the round trip in seconds.
 
         The pong is picked up by the connection's servicing, whether or
@@ -281,6 +281,10 @@ class Websocket:
         """
         if payload is None:
             payload = os.urandom(4)
+        elif isinstance(payload, (bytearray, memoryview)):
+            payload = bytes(payload)
+        elif not isinstance(payload, bytes):
+            raise TypeError(f"a ping's payload is bytes, not {type(payload).__name__}")
         receiver = self._receiver
         if payload in receiver.pings:
             raise ValueError("already waiting for a pong with this payload")

@@ -393,6 +393,7 @@ async def test_rejection_details_reach_the_client() -> None:
     assert info.value.status_code == 401
     assert info.value.body == b"log in first"
     assert (b"www-authenticate", b'Basic realm="x"') in info.value.headers
+    assert str(info.value) == "handshake rejected with HTTP 401"
 
 
 async def answer_close(raw: RawPeer, codes: list[int | None]) -> None:

@@ -306,12 +306,20 @@ async def test_handshake_failures_and_protocol_errors_are_logged(
             raw = RawPeer(stream, masks=True)
             assert await raw.read_close_code() == 1007
             await stream.aclose()
-            while len([r for r in caplog.records if r.name == "asyncwebsockets.server"]) < 2:
+            # Too big, and the rest of it still arriving in many reads
+            # after the failure: logged once all the same.
+            stream, _ = await raw_handshake(server.port)
+            await stream.send(frame(2, b"x" * (2 << 20)))
+            assert await RawPeer(stream, masks=True).read_close_code() == 1009
+            await stream.aclose()
+            while len([r for r in caplog.records if r.name == "asyncwebsockets.server"]) < 3:
                 await anyio.sleep(0.01)
+            await anyio.sleep(0.1)
         tg.cancel_scope.cancel()
     messages = [r.getMessage() for r in caplog.records if r.name == "asyncwebsockets.server"]
     assert any("handshake" in m and "127.0.0.1" in m for m in messages), messages
     assert any("1007" in m and "127.0.0.1" in m for m in messages), messages
+    assert len([m for m in messages if "1009" in m]) == 1, messages
 
 
 # -- under plain asyncio.run(), uvloop and trio.run() ----------------------------------
@@ -463,6 +471,27 @@ async def test_headers_as_a_mapping_or_pairs(codec: SimpleNamespace) -> None:
 
 
 @two_backends
+async def test_a_host_header_given_replaces_the_urls(codec: SimpleNamespace) -> None:
+    seen: list[Any] = []
+
+    async def record(request: Any) -> bool:
+        seen.append(request.host)
+        return True
+
+    async with anyio.create_task_group() as tg:
+        server = await start(tg, echo, filter=record)
+        with anyio.fail_after(5):
+            async with open_websocket(server.url, headers={"Host": "example.test"}) as ws:
+                await ws.send("x")
+                assert (await ws.receive()).data == "x"
+                assert await ws.ping(bytearray(b"ab")) >= 0
+                with pytest.raises(TypeError, match="a ping's payload is bytes, not str"):
+                    await ws.ping("ab")  # type: ignore[arg-type]
+        tg.cancel_scope.cancel()
+    assert seen == ["example.test"]
+
+
+@two_backends
 async def test_bad_options_are_refused_before_any_io() -> None:
     with pytest.raises(TypeError, match="unexpected keyword argument 'ping_intervall'"):
         await create_websocket("ws://127.0.0.1:9/", ping_intervall=3)
@@ -474,6 +503,23 @@ async def test_bad_options_are_refused_before_any_io() -> None:
         await create_websocket("ws://127.0.0.1:9/", close_timeout="soon")
     with pytest.raises(TypeError, match="serve"):
         await serve(echo, "127.0.0.1", 0, ping_intervall=3)
+    # A lone string is not a list of its characters.
+    with pytest.raises(TypeError, match="subprotocols is a list of str, not str"):
+        await create_websocket("ws://127.0.0.1:9/", subprotocols="chat")
+    with pytest.raises(TypeError, match="subprotocols is a list of str, not str"):
+        await serve(echo, "127.0.0.1", 0, subprotocols="chat")
+    with pytest.raises(TypeError, match="subprotocols"):
+        await create_websocket("ws://127.0.0.1:9/", subprotocols=["chat", 2])
+    with pytest.raises(TypeError, match="origin is a str, not int"):
+        await create_websocket("ws://127.0.0.1:9/", origin=123)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="user_agent_header is a str, not int"):
+        await create_websocket("ws://127.0.0.1:9/", user_agent_header=5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="ssl is an ssl.SSLContext, True, False or None, not str"):
+        await create_websocket("ws://127.0.0.1:9/", ssl="yes")  # type: ignore[arg-type]
+    # A line break in a header would end it and could start another.
+    for headers in ({"X-V": "a\r\nInjected: 1"}, [(b"X-V\n", b"a")], {"X-V": "a\0"}):
+        with pytest.raises(ValueError, match="CR, LF or NUL"):
+            await create_websocket("ws://127.0.0.1:9/", headers=headers)
 
 
 @two_backends
