@@ -87,7 +87,7 @@ class Receiver:
         self._failure_due = _INF
         self.next_tick = self._ping_due
         self._heard = False
-        self._input_closed = False
+        self._closed_seen = False
         #: Pings waiting for a pong: payload -> (perf_counter at sending, sent by ping()).
         self.pings: dict[bytes, tuple[float, bool]] = {}
         #: Round trips of answered ping() calls, until the caller takes them.
@@ -133,7 +133,7 @@ class Receiver:
                 # Tick at once: it starts the grace period on the clock.
                 self.next_tick = 0.0
             elif conn.state is ConnectionState.CLOSED:
-                self._closed_by_input()
+                self._now_closed()
         elif conn.pending_failure is not None and self._failure_due == _INF:
             self.next_tick = 0.0
 
@@ -148,16 +148,17 @@ class Receiver:
             queue = self._events
             del queue[self._head + int(self._high) :]
 
-    def _closed_by_input(self) -> None:
-        # Reads go on after the close (to find the end of TCP): once is enough.
-        if self._input_closed:
+    def _now_closed(self) -> None:
+        # The connection is closed (by the peer's input or a local failure);
+        # reads go on after it (to find the end of TCP): once is enough.
+        if self._closed_seen:
             return
-        self._input_closed = True
+        self._closed_seen = True
         conn = self.connection
         failure = conn.failure
         if failure is not None:
             self._logger.info(
-                "failing the connection with %s (%s) from %s",
+                "failing the connection with %s (%s), peer %s",
                 failure.code,
                 failure.reason,
                 _peer(self._transport),
@@ -294,7 +295,13 @@ class Receiver:
         conn = self.connection
         conn.receive_data(b"")
         self._failure_due = _INF
-        self._closed_by_input()
+        self._now_closed()
+        self._transport.poke()
+
+    def fail(self, code: int, reason: str) -> None:
+        """Fail the connection for a local reason: the close frame goes out, TCP closes."""
+        self.connection.fail(code, reason)
+        self._now_closed()
         self._transport.poke()
 
     def pause(self) -> None:

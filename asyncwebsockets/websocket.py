@@ -220,10 +220,6 @@ class Websocket:
                 await self._transport.drain()  # type: ignore[attr-defined]
         except TRANSPORT_ERRORS:
             raise self._lost() from None
-        except BaseException:
-            if not self._transport.send_is_atomic:
-                self._lost()  # see _write
-            raise
 
     async def _send_fragments(self, fragments: Iterable[Data] | AsyncIterable[Data]) -> None:
         """One message from an iterable of fragments, each sent as it comes (one ahead, to mark the last)."""
@@ -263,12 +259,13 @@ class Websocket:
                     if upcoming is None:
                         return
                     current = upcoming
-            except (TypeError, ValueError):
-                if started:
-                    # Half a message is out and cannot be finished: the
-                    # connection cannot go on (RFC 6455 section 5.4).
-                    with anyio.CancelScope(shield=True):
-                        await self.close(CLOSE_INTERNAL_ERROR, "message could not be finished")
+            except BaseException:
+                if started and self._conn.state is ConnectionState.OPEN:
+                    # Half a message is out and cannot be finished (a bad
+                    # fragment, a producer that raised, a cancelled send): no
+                    # other message may follow it (RFC 6455 section 5.4), so
+                    # the connection fails, at once and without waiting.
+                    self._receiver.fail(CLOSE_INTERNAL_ERROR, "message could not be finished")
                 raise
 
     async def ping(self, payload: bytes | bytearray | memoryview | None = None) -> float:
@@ -312,13 +309,9 @@ class Websocket:
         try:
             await self._transport.send(data, more)
         except TRANSPORT_ERRORS:
+            # (A send cancelled part-way through a frame is the transport's
+            # to handle: it drops the connection, see Transport.send_is_atomic.)
             raise self._lost() from None
-        except BaseException:
-            if not self._transport.send_is_atomic:
-                # Cancelled mid-write: the transport dropped the connection
-                # rather than let the peer see half a frame.
-                self._lost()
-            raise
 
     def _lost(self) -> ConnectionClosed:
         """Record that the transport is gone; returns the exception to raise."""

@@ -119,6 +119,8 @@ class Transport(Protocol):
     def send_is_atomic(self) -> bool:
         """Whether a cancelled :meth:`send` still delivers its bytes whole.
 
-        When it does not, a cancelled send may have written part of a frame,
-        and the connection has to be dropped rather than continue garbled.
+        When it does not, a send cancelled part-way may have written part
+        of a frame: the transport then drops the connection itself, rather
+        than let it continue garbled.  A send cancelled before it wrote
+        anything (waiting for its turn, say) leaves the connection as it was.
         """

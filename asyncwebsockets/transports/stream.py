@@ -24,6 +24,7 @@ from time import monotonic as _monotonic
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import ByteStream, SocketAttribute
 
 from .._wakeup import Wakeup, new_wakeup, on_trio, spawn_detached
@@ -215,6 +216,7 @@ class StreamTransport:
         self._stream = stream
         self._closed = False
         self._aborted = False
+        self._sink: Sink | None = None
         self._lock = SendLock()
         self._paused = False
         # While an application task waits for a message it reads the
@@ -290,6 +292,7 @@ class StreamTransport:
         # A task of its own, not one in a task group: anyio wraps each of
         # those in cancel scopes of its own, kilobytes per idle connection.
         self._resume = new_wakeup()
+        self._sink = sink
         spawn_detached(self._service, sink)
 
     async def _service(self, sink: Sink) -> None:
@@ -474,14 +477,20 @@ class StreamTransport:
     async def _send_locked(self, data: bytes) -> None:
         if self._closed:
             raise anyio.ClosedResourceError
+        # A send already cancelled goes no further: nothing is written, and
+        # the connection is left as it was.
+        await anyio.lowlevel.checkpoint_if_cancelled()
         try:
             await self._stream.send(data)
         except TRANSPORT_ERRORS:
             raise
         except BaseException:
             # Cancelled mid-write: part of a frame may be out.  Dropping the
-            # connection is the only way the peer never sees a garbled stream.
+            # connection is the only way the peer never sees a garbled stream,
+            # and the application sees it gone at once.
             self.abort()
+            if self._sink is not None:
+                self._sink.eof_received()
             with anyio.CancelScope(shield=True):
                 await self.aclose()
             raise
