@@ -20,7 +20,7 @@ from wsproto.events import AcceptConnection, RejectConnection, Request
 from . import handshake
 from .connection import Connection, ConnectionType
 from .exceptions import HandshakeRejected
-from .hooks import ProcessRequest, ProcessResponse, Response, run_hooks
+from .hooks import HTTPRequest, ProcessRequest, ProcessResponse, Response, run_hooks
 from .http import Headers, header_list, subprotocol_list
 from .options import ConnectionOptions, Settings, settings_from
 from .transports import Transport
@@ -142,9 +142,9 @@ async def accept_connection(transport: Transport, options: ServerOptions) -> Web
         received = await handshake.receive_head(transport, settings.open_timeout)
         http_request = handshake.parse_head(received)
         if http_request is not None and options.process_request is not None:
-            response = await _call_hooks(transport, options.process_request, http_request)
+            response = await _call_hooks(transport, http_request, options.process_request)
             if response is not None:
-                await _answer(transport, options, response)
+                await _answer(transport, options, http_request, response)
     request = await handshake.receive_request(transport, conn, settings.open_timeout, received)
     try:
         decision: FilterResult = True if options.filter is None else await options.filter(request)
@@ -168,29 +168,30 @@ async def accept_connection(transport: Transport, options: ServerOptions) -> Web
         raise HandshakeRejected(status, [], body if isinstance(body, bytes) else body.encode())
     if options.process_response is not None and http_request is not None:
         switching = Response(101, headers)
-        replaced = await _call_hooks(transport, options.process_response, http_request, switching)
+        replaced = await _call_hooks(transport, http_request, options.process_response, switching)
         if replaced is not None and replaced.status_code != 101:
-            await _answer(transport, options, replaced)
+            await _answer(transport, options, http_request, replaced)
         headers = header_list((replaced or switching).headers)
     events = await handshake.accept(transport, conn, subprotocol, headers)
     return Websocket(transport, conn, settings, logger, events)
 
 
-async def _call_hooks(transport: Transport, hooks: object, *args: object) -> Response | None:
+async def _call_hooks(transport: Transport, request: HTTPRequest, hooks: object, *more: object) -> Response | None:
+    """Run ``hooks`` with the request (and ``more``); one that fails gets the client a 500."""
     try:
-        return await run_hooks(hooks, *args)  # type: ignore[arg-type]
+        return await run_hooks(hooks, request, *more)  # type: ignore[arg-type]
     except BaseException:
-        await handshake.respond(transport, Response(500, body="internal server error\n"))
+        await handshake.respond(transport, Response(500, body="internal server error\n"), request.method == "HEAD")
         raise
 
 
-async def _answer(transport: Transport, options: ServerOptions, response: Response) -> None:
+async def _answer(transport: Transport, options: ServerOptions, request: HTTPRequest, response: Response) -> None:
     """Send a hook's own response (with our Server header) and give up on upgrading."""
     headers = header_list(response.headers)
     if not any(name.lower() == b"server" for name, _ in headers):
         headers += [(name, value) for name, value in options.extra_headers if name.lower() == b"server"]
     body = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
-    await handshake.respond(transport, Response(response.status_code, headers, body))
+    await handshake.respond(transport, Response(response.status_code, headers, body), request.method == "HEAD")
     raise HandshakeRejected(response.status_code, headers, body)
 
 

@@ -13,8 +13,6 @@ frames are handled by our own codec (see :mod:`asyncwebsockets._speedups`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 
 from wsproto import ConnectionType
@@ -55,6 +53,7 @@ from .http import (
     header_list,
     reason_phrase,
     request_line_problem,
+    request_problem,
 )
 from .permessage_deflate import NegotiationError, PerMessageDeflate, accept_offers, parse_response
 from .protocol import (
@@ -269,7 +268,7 @@ class Connection:
         out: list[Event] = []
         for event in events:
             if isinstance(event, Request):
-                problem = self._check_request(event)
+                problem = request_problem(event)
                 if problem:
                     self._refuse(400, problem)
                 self.request = event
@@ -308,27 +307,16 @@ class Connection:
         self._request_head = None
         problem = request_line_problem(head[:end] if end >= 0 else head)
         if problem is not None:
-            self._refuse(*problem)
+            self._refuse(*problem, head=head.startswith(b"HEAD "))
 
-    def _refuse(self, status: int, problem: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
-        """Answer a bad request with an HTTP error and give up on the connection."""
+    def _refuse(
+        self, status: int, problem: str, headers: Sequence[tuple[bytes, bytes]] = (), head: bool = False
+    ) -> None:
+        """Answer a bad request (a ``HEAD`` one if ``head``) with an HTTP error and give up on the connection."""
         self.state = ConnectionState.CLOSED
         reason = reason_phrase(status)
-        self._outgoing += bad_request(status, reason, problem.encode() + b"\n", headers)
+        self._outgoing += bad_request(status, reason, problem.encode() + b"\n", headers, head)
         raise HandshakeError(f"invalid handshake request: {problem}", status) from None
-
-    @staticmethod
-    def _check_request(request: Request) -> str | None:
-        """What wsproto leaves unchecked in a request (RFC 6455 section 4.2.1)."""
-        for name, value in request.extra_headers:
-            if name == b"sec-websocket-key":
-                try:
-                    if len(base64.b64decode(value, validate=True)) == 16:
-                        return None
-                except binascii.Error:
-                    pass
-                return "Sec-WebSocket-Key is not 16 bytes in base64"
-        return "missing Sec-WebSocket-Key"
 
     def _rejected(self) -> None:
         assert self._reject is not None

@@ -103,10 +103,10 @@ def parse_head(head: bytes) -> HTTPRequest | None:
     )
 
 
-async def respond(transport: Transport, response: Response) -> None:
-    """Send a hook's response instead of upgrading, then close."""
+async def respond(transport: Transport, response: Response, head: bool = False) -> None:
+    """Send a hook's response (to a ``HEAD`` request if ``head``) instead of upgrading, then close."""
     try:
-        await transport.send(response.to_bytes())
+        await transport.send(response.to_bytes(head))
     except TRANSPORT_ERRORS:
         pass
     finally:

@@ -68,7 +68,9 @@ class Response:
     """An HTTP response for a hook to send in place of upgrading, or the 101 to adjust.
 
     ``headers`` may be a mapping or (name, value) pairs; ``body`` is sent
-    with a ``Content-Length``.
+    with a ``Content-Length``.  Statuses that have no body (1xx, 204 and
+    304) take none; the answer to a ``HEAD`` request has its
+    ``Content-Length`` but not the body itself (RFC 9110 sections 6.4.1 and 9.3.2).
     """
 
     status_code: int = 200
@@ -80,6 +82,8 @@ class Response:
             raise ValueError(f"an HTTP status is a number from 100 to 599, not {self.status_code!r}")
         if not isinstance(self.body, (bytes, str)):
             raise TypeError(f"a response body is bytes or str, not {type(self.body).__name__}")
+        if self.body and not _may_have_body(self.status_code):
+            raise ValueError(f"an HTTP {self.status_code} response has no body")
         header_list(self.headers)  # a TypeError now, not when it is sent
 
     @classmethod
@@ -89,20 +93,25 @@ class Response:
             raise ValueError(f"a redirect is 301, 302, 303, 307 or 308, not {status_code}")
         return cls(status_code, [("Location", location)])
 
-    def to_bytes(self) -> bytes:
-        """The response on the wire; the connection closes after it."""
+    def to_bytes(self, head: bool = False) -> bytes:
+        """The response on the wire, to a ``HEAD`` request if ``head``; the connection closes after it."""
         body = self.body.encode("utf-8") if isinstance(self.body, str) else self.body
         headers = header_list(self.headers)
         names = {name.lower() for name, _ in headers}
         if b"content-type" not in names and body:
             headers.append((b"Content-Type", b"text/plain; charset=utf-8"))
-        if b"content-length" not in names:
+        if b"content-length" not in names and _may_have_body(self.status_code):
             headers.append((b"Content-Length", b"%d" % len(body)))
         if b"connection" not in names:
             headers.append((b"Connection", b"close"))
         lines = [b"HTTP/1.1 %d %s" % (self.status_code, reason_phrase(self.status_code))]
         lines += [name + b": " + value for name, value in headers]
-        return b"\r\n".join(lines) + b"\r\n\r\n" + body
+        return b"\r\n".join(lines) + b"\r\n\r\n" + (b"" if head else body)
+
+
+def _may_have_body(status: int) -> bool:
+    """Whether a response with this status has a body, and so a length (RFC 9110 sections 6.4.1 and 8.6)."""
+    return status >= 200 and status not in (204, 304)
 
 
 #: ``process_request``: sync or async, None to go on with the handshake.

@@ -6,11 +6,13 @@ pieces around it that it leaves to us.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
 
-from wsproto.events import Event
+from wsproto.events import Event, Request
 from wsproto.extensions import Extension
 
 from .permessage_deflate import EXTENSION_NAME, PerMessageDeflate, build_offer
@@ -174,6 +176,19 @@ def request_line_problem(head: bytes) -> tuple[int, str, list[tuple[bytes, bytes
     return None
 
 
+def request_problem(request: Request) -> str | None:
+    """What wsproto leaves unchecked in a request (RFC 6455 section 4.2.1), or None."""
+    for name, value in request.extra_headers:
+        if name == b"sec-websocket-key":
+            try:
+                if len(base64.b64decode(value, validate=True)) == 16:
+                    return None
+            except binascii.Error:
+                pass
+            return "Sec-WebSocket-Key is not 16 bytes in base64"
+    return "missing Sec-WebSocket-Key"
+
+
 def reason_phrase(status: int) -> bytes:
     try:
         return HTTPStatus(status).phrase.encode("ascii")
@@ -181,7 +196,10 @@ def reason_phrase(status: int) -> bytes:
         return b"Error"
 
 
-def bad_request(status: int, reason: bytes, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
+def bad_request(
+    status: int, reason: bytes, body: bytes, headers: Sequence[tuple[bytes, bytes]] = (), head: bool = False
+) -> bytes:
+    """An error response; to a ``HEAD`` request (``head``) without its body (RFC 9110 section 9.3.2)."""
     lines = [b"HTTP/1.1 %d %s" % (status, reason)]
     lines += [name + b": " + value for name, value in headers]
     lines += [
@@ -189,4 +207,4 @@ def bad_request(status: int, reason: bytes, body: bytes, headers: Sequence[tuple
         b"Content-Length: %d" % len(body),
         b"Connection: close",
     ]
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+    return b"\r\n".join(lines) + b"\r\n\r\n" + (b"" if head else body)

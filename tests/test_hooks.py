@@ -229,6 +229,53 @@ def test_hook_results_are_checked() -> None:
         Response(200, body=12)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Response.redirect("/x", 200)
+    for status in (101, 204, 304):
+        with pytest.raises(ValueError, match="no body"):
+            Response(status, body="text")
+
+
+def raw_http(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """The head and the body of the answer to ``request``, bytes as they came (in a worker thread)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    return head, body
+
+
+@two_backends
+async def test_head_requests_and_bodiless_statuses_get_no_body() -> None:
+    def hook(request: HTTPRequest) -> Response | None:
+        if request.path == "/healthz":
+            return Response(200, body="OK\n")
+        if request.path == "/empty":
+            return Response(204)
+        if request.path == "/broken":
+            raise RuntimeError("the hook failed")
+        return None
+
+    async def ask(port: int, method: str, path: str) -> tuple[bytes, bytes]:
+        request = f"{method} {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+        return await anyio.to_thread.run_sync(raw_http, port, request)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            port = (await start(tg, process_request=hook)).port
+            head, body = await ask(port, "GET", "/healthz")
+            assert head.startswith(b"HTTP/1.1 200 ") and b"Content-Length: 3" in head and body == b"OK\n"
+            # RFC 9110 section 9.3.2: the same head, no body.
+            assert await ask(port, "HEAD", "/healthz") == (head, b"")
+            # A HEAD the hooks leave alone is no handshake: 405, still without the body.
+            head, body = await ask(port, "HEAD", "/")
+            assert head.startswith(b"HTTP/1.1 405 ") and b"Content-Length: " in head and body == b""
+            head, body = await ask(port, "HEAD", "/broken")
+            assert head.startswith(b"HTTP/1.1 500 ") and body == b""
+            # A 204 has neither a body nor a length (RFC 9110 section 8.6).
+            head, body = await ask(port, "GET", "/empty")
+            assert head.startswith(b"HTTP/1.1 204 ") and b"Content-Length" not in head and body == b""
+            tg.cancel_scope.cancel()
 
 
 # -- where a server listens ------------------------------------------------------------
