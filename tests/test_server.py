@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -540,3 +543,52 @@ async def test_random_bytes_do_not_hurt(codec: SimpleNamespace) -> None:
                 assert await RawPeer(stream, masks=True).read_to_eof() is not None
                 await stream.aclose()
         tg.cancel_scope.cancel()
+
+
+UNCONFIGURED_LOGGING = """
+import functools, sys
+import anyio
+from asyncwebsockets import ConnectionClosed, open_websocket, serve
+
+async def handler(ws):
+    if ws.request.target == "/raise":
+        raise RuntimeError("boom")
+    async for message in ws:
+        await ws.send(message.data)
+
+async def main():
+    async with anyio.create_task_group() as tg:
+        server = await tg.start(functools.partial(serve, handler, "127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{server.port}"
+        async with open_websocket(url + "/raise") as ws:
+            async for _ in ws:
+                pass
+        async with open_websocket(url + "/echo") as ws:
+            await ws.send("fine")
+            print((await ws.receive()).data)
+        # A bad handshake is INFO: not printed.
+        stream = await anyio.connect_tcp("127.0.0.1", server.port)
+        await stream.send(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+        await stream.receive()
+        await stream.aclose()
+        tg.cancel_scope.cancel()
+
+anyio.run(main, backend=sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_without_logging_configured_only_errors_are_printed(backend: str) -> None:
+    """As the logging guide says: Python's last-resort handler shows a handler's error, and nothing else."""
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    result = subprocess.run(
+        [sys.executable, "-c", UNCONFIGURED_LOGGING, backend], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "fine\n"
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("error in the connection handler for ('127.0.0.1', ")
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[-1] == "RuntimeError: boom"
+    assert result.stderr.count("Traceback") == 1
