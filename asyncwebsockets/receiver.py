@@ -88,6 +88,10 @@ class Receiver:
         self.next_tick = self._ping_due
         self._heard = False
         self._closed_seen = False
+        #: Whether what is being read came after our close frame: what does
+        #: not fit in the queue may then be dropped (RFC 6455 section 1.4).
+        #: Messages that came before the peer's own close frame never are.
+        self.discarding = False
         #: Pings waiting for a pong: payload -> (perf_counter at sending, sent by ping()).
         self.pings: dict[bytes, tuple[float, bool]] = {}
         #: Round trips of answered ping() calls, until the caller takes them.
@@ -106,6 +110,7 @@ class Receiver:
     def data_received(self, data: bytes | memoryview) -> None:
         conn = self.connection
         self._heard = True
+        self.discarding = conn.state is not ConnectionState.OPEN
         events = conn.receive_data(data)
         if events:
             queue = self._events
@@ -142,11 +147,14 @@ class Receiver:
             if not self.paused:
                 self.paused = True
                 self._transport.pause_reading()
-        else:
-            # Closing: keep reading for the peer's close frame, but drop
-            # what does not fit (RFC 6455 section 1.4 lets us discard it).
+        elif self.discarding:
+            # We are closing: keep reading for the peer's close frame, but
+            # drop what does not fit (RFC 6455 section 1.4 lets us discard it).
             queue = self._events
             del queue[self._head + int(self._high) :]
+        # Else the peer's close frame came in this read, after these
+        # messages: they are all kept (no more than one read's worth over
+        # the bound), and nothing more will come.
 
     def _now_closed(self) -> None:
         # The connection is closed (by the peer's input or a local failure);

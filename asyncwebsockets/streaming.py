@@ -203,8 +203,8 @@ class MessageStream(AsyncIterator[str | bytes]):
         if len(fragments) >= receiver._high:
             if self._conn.state is ConnectionState.OPEN:
                 receiver.pause()
-            else:
-                # Closing: keep reading for the peer's close frame, but
+            elif receiver.discarding:
+                # We are closing: keep reading for the peer's close frame, but
                 # hold no more of a message that no one may ever finish
                 # reading (RFC 6455 section 1.4 lets us discard it).
                 self._truncated = True

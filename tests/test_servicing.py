@@ -34,6 +34,7 @@ from asyncwebsockets import (
 from asyncwebsockets.transports import asyncio_native
 
 from .helpers import (
+    KEY,
     Peer,
     RawPeer,
     connect,
@@ -195,6 +196,49 @@ async def test_queue_bound_stops_reading_then_resumes(codec: SimpleNamespace, ki
                         break
                     received.append(int.from_bytes(message.data[:4], "big"))
             assert received == list(range(count))
+
+
+@pytest.mark.parametrize("kind", ["memory", "socketpair", "tcp"])
+@pytest.mark.parametrize("role", ["client", "server"])
+async def test_every_message_before_the_peers_close_is_delivered(codec: SimpleNamespace, kind: str, role: str) -> None:
+    """A burst and the close frame in one write: the bound stops reading, it never drops what came first."""
+    with anyio.fail_after(10):
+        async with ws_and_raw(kind, role, max_queue=4) as (ws, raw):
+            key = KEY if raw.masks else None
+            burst = b"".join(frame(1, f"message {number}".encode(), key=key) for number in range(30))
+            await raw.send(burst + frame(8, (1000).to_bytes(2, "big") + b"done", key=key))
+            # Ours answers the close at once, whether or not the application reads.
+            assert await raw.read_close_code() == 1000
+            await raw.aclose()
+            received = [message.data async for message in ws]
+            assert received == [f"message {number}" for number in range(30)]
+            assert (ws.close_code, ws.close_reason) == (1000, "done")
+
+
+@pytest.mark.parametrize("kind", ["memory", "socketpair", "tcp"])
+async def test_a_streamed_message_complete_before_the_peers_close_is_whole(codec: SimpleNamespace, kind: str) -> None:
+    with anyio.fail_after(10):
+        async with ws_and_raw(kind, max_queue=4) as (ws, raw):
+            pieces = [bytes([number]) * 3 for number in range(40)]
+            message = b"".join(
+                frame(0 if number else 2, piece, fin=number == 39, key=None) for number, piece in enumerate(pieces)
+            )
+            # Ours waits for the message before any of it is here.
+            async with anyio.create_task_group() as tg:
+                streamed: list[bytes] = []
+
+                async def stream() -> None:
+                    async for piece in ws.receive_streaming():
+                        streamed.append(piece)
+
+                tg.start_soon(stream)
+                await anyio.sleep(0.05)
+                await raw.send(message + frame(8, (1000).to_bytes(2, "big"), key=None))
+                assert await raw.read_close_code() == 1000
+                await raw.aclose()
+            assert b"".join(streamed) == b"".join(pieces)
+            assert [message async for message in ws] == []
+            assert ws.close_code == 1000
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"], indirect=True)
