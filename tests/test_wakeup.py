@@ -19,6 +19,19 @@ async def waiting(wakeup: Wakeup) -> None:
     await wakeup.wait()
 
 
+async def parked(wakeup: AsyncioWakeup, progress: list[str] | None = None) -> asyncio.Task[None]:
+    """A task waiting on ``wakeup``, already parked; once woken it appends "woken" to ``progress``."""
+
+    async def waiter() -> None:
+        await wakeup.wait()
+        if progress is not None:
+            progress.append("woken")
+
+    task = asyncio.get_running_loop().create_task(waiter())
+    await asyncio.sleep(0)
+    return task
+
+
 # -- on every backend ------------------------------------------------------------------
 
 
@@ -73,13 +86,7 @@ def test_a_task_woken_inside_reading_runs_before_the_callback_returns() -> None:
         loop = asyncio.get_running_loop()
         wakeup = AsyncioWakeup()
         progress: list[str] = []
-
-        async def waiter() -> None:
-            await wakeup.wait()
-            progress.append("woken")
-
-        task = loop.create_task(waiter())
-        await asyncio.sleep(0)
+        task = await parked(wakeup, progress)
         seen: list[list[str]] = []
 
         def read_callback() -> None:
@@ -98,13 +105,7 @@ def test_a_task_woken_elsewhere_runs_in_a_later_round() -> None:
         loop = asyncio.get_running_loop()
         wakeup = AsyncioWakeup()
         progress: list[str] = []
-
-        async def waiter() -> None:
-            await wakeup.wait()
-            progress.append("woken")
-
-        task = loop.create_task(waiter())
-        await asyncio.sleep(0)
+        task = await parked(wakeup, progress)
         seen: list[list[str]] = []
 
         def callback() -> None:
@@ -181,8 +182,7 @@ def test_work_that_fails_still_wakes_its_tasks() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         wakeup = AsyncioWakeup()
-        task = loop.create_task(waiting(wakeup))
-        await asyncio.sleep(0)
+        task = await parked(wakeup)
 
         def failing() -> None:
             wakeup.set()
@@ -201,13 +201,7 @@ def test_reading_inside_a_task_leaves_stepping_to_the_loop() -> None:
         loop = asyncio.get_running_loop()
         wakeup = AsyncioWakeup()
         progress: list[str] = []
-
-        async def waiter() -> None:
-            await wakeup.wait()
-            progress.append("woken")
-
-        task = loop.create_task(waiter())
-        await asyncio.sleep(0)
+        task = await parked(wakeup, progress)
         reading(loop, wakeup.set)  # in the main task: no RuntimeError
         assert progress == []
         await task
@@ -218,10 +212,8 @@ def test_reading_inside_a_task_leaves_stepping_to_the_loop() -> None:
 
 def test_cancelling_a_waiting_task_carries_the_message() -> None:
     async def main() -> None:
-        loop = asyncio.get_running_loop()
         wakeup = AsyncioWakeup()
-        task = loop.create_task(waiting(wakeup))
-        await asyncio.sleep(0)
+        task = await parked(wakeup)
         task.cancel("shutting down")
         with pytest.raises(asyncio.CancelledError, match="shutting down"):
             await task
@@ -234,8 +226,7 @@ def test_a_task_cancelled_and_woken_in_one_round_is_cancelled() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         wakeup = AsyncioWakeup()
-        task = loop.create_task(waiting(wakeup))
-        await asyncio.sleep(0)
+        task = await parked(wakeup)
 
         def read_callback() -> None:
             task.cancel()
