@@ -49,9 +49,8 @@ from .http import (
     DeflateOffer,
     HandshakeDone,
     Headers,
-    bad_request,
     header_list,
-    reason_phrase,
+    http_response,
     request_line_problem,
     request_problem,
 )
@@ -314,8 +313,7 @@ class Connection:
     ) -> None:
         """Answer a bad request (a ``HEAD`` one if ``head``) with an HTTP error and give up on the connection."""
         self.state = ConnectionState.CLOSED
-        reason = reason_phrase(status)
-        self._outgoing += bad_request(status, reason, problem.encode() + b"\n", headers, head)
+        self._outgoing += http_response(status, headers, problem.encode() + b"\n", head)
         raise HandshakeError(f"invalid handshake request: {problem}", status) from None
 
     def _rejected(self) -> None:

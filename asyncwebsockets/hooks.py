@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .http import Headers, header_list, reason_phrase
+from .http import Headers, header_list, http_response, may_have_body
 
 __all__ = [
     "HTTPRequest",
@@ -82,7 +82,7 @@ class Response:
             raise ValueError(f"an HTTP status is a number from 100 to 599, not {self.status_code!r}")
         if not isinstance(self.body, (bytes, str)):
             raise TypeError(f"a response body is bytes or str, not {type(self.body).__name__}")
-        if self.body and not _may_have_body(self.status_code):
+        if self.body and not may_have_body(self.status_code):
             raise ValueError(f"an HTTP {self.status_code} response has no body")
         header_list(self.headers)  # a TypeError now, not when it is sent
 
@@ -96,22 +96,7 @@ class Response:
     def to_bytes(self, head: bool = False) -> bytes:
         """The response on the wire, to a ``HEAD`` request if ``head``; the connection closes after it."""
         body = self.body.encode("utf-8") if isinstance(self.body, str) else self.body
-        headers = header_list(self.headers)
-        names = {name.lower() for name, _ in headers}
-        if b"content-type" not in names and body:
-            headers.append((b"Content-Type", b"text/plain; charset=utf-8"))
-        if b"content-length" not in names and _may_have_body(self.status_code):
-            headers.append((b"Content-Length", b"%d" % len(body)))
-        if b"connection" not in names:
-            headers.append((b"Connection", b"close"))
-        lines = [b"HTTP/1.1 %d %s" % (self.status_code, reason_phrase(self.status_code))]
-        lines += [name + b": " + value for name, value in headers]
-        return b"\r\n".join(lines) + b"\r\n\r\n" + (b"" if head else body)
-
-
-def _may_have_body(status: int) -> bool:
-    """Whether a response with this status has a body, and so a length (RFC 9110 sections 6.4.1 and 8.6)."""
-    return status >= 200 and status not in (204, 304)
+        return http_response(self.status_code, header_list(self.headers), body, head)
 
 
 #: ``process_request``: sync or async, None to go on with the handshake.

@@ -27,7 +27,8 @@ __all__ = [
     "DONE",
     "request_line_problem",
     "REQUEST_LINE_LIMIT",
-    "bad_request",
+    "http_response",
+    "may_have_body",
     "reason_phrase",
 ]
 
@@ -196,15 +197,29 @@ def reason_phrase(status: int) -> bytes:
         return b"Error"
 
 
-def bad_request(
-    status: int, reason: bytes, body: bytes, headers: Sequence[tuple[bytes, bytes]] = (), head: bool = False
+def may_have_body(status: int) -> bool:
+    """Whether a response with this status has a body, and so a length (RFC 9110 sections 6.4.1 and 8.6)."""
+    return status >= 200 and status not in (204, 304)
+
+
+def http_response(
+    status: int, headers: Sequence[tuple[bytes, bytes]] = (), body: bytes = b"", head: bool = False
 ) -> bytes:
-    """An error response; to a ``HEAD`` request (``head``) without its body (RFC 9110 section 9.3.2)."""
-    lines = [b"HTTP/1.1 %d %s" % (status, reason)]
+    """An HTTP response after which the connection closes.
+
+    Adds ``Content-Type``, ``Content-Length`` and ``Connection`` where
+    ``headers`` lack them; one answer to a hook's response and to a bad
+    request alike.  To a ``HEAD`` request (``head``) the body is left out
+    and its length kept (RFC 9110 section 9.3.2).
+    """
+    headers = list(headers)
+    names = {name.lower() for name, _ in headers}
+    if b"content-type" not in names and body:
+        headers.append((b"Content-Type", b"text/plain; charset=utf-8"))
+    if b"content-length" not in names and may_have_body(status):
+        headers.append((b"Content-Length", b"%d" % len(body)))
+    if b"connection" not in names:
+        headers.append((b"Connection", b"close"))
+    lines = [b"HTTP/1.1 %d %s" % (status, reason_phrase(status))]
     lines += [name + b": " + value for name, value in headers]
-    lines += [
-        b"Content-Type: text/plain; charset=utf-8",
-        b"Content-Length: %d" % len(body),
-        b"Connection: close",
-    ]
     return b"\r\n".join(lines) + b"\r\n\r\n" + (b"" if head else body)
