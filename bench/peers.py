@@ -5,6 +5,10 @@ its port to ``port_file``); each ``client_<lib>(url, size, mode, seconds,
 conns)`` returns a dict with ``messages`` (replies received), ``elapsed``
 and, in latency mode, ``rtts`` (seconds). Modes: ``latency`` (one message in
 flight per connection) and ``pipelined`` (up to WINDOW in flight).
+
+Every library runs with its default settings, keepalive pings included, as
+its users run it; only compression is off everywhere (not every peer has it)
+and the message size limit is raised to MAX.
 """
 
 from __future__ import annotations
@@ -104,9 +108,7 @@ def serve_ours(port_file: str, backend: str) -> None:
     async def main() -> None:
         async with anyio.create_task_group() as tg:
             server = await tg.start(
-                lambda task_status: serve(
-                    echo, "127.0.0.1", 0, max_message_size=MAX, ping_interval=None, task_status=task_status
-                )
+                lambda task_status: serve(echo, "127.0.0.1", 0, max_message_size=MAX, task_status=task_status)
             )
             _write_port(port_file, server.port)
 
@@ -121,7 +123,7 @@ def serve_ours_0x_api(port_file: str, backend: str) -> None:
     from asyncwebsockets import open_websocket_server
 
     async def handle(stream: Any) -> None:
-        async with open_websocket_server(stream, max_message_size=MAX, ping_interval=None) as ws:
+        async with open_websocket_server(stream, max_message_size=MAX) as ws:
             async for message in ws:
                 await ws.send(message.data)
 
@@ -141,7 +143,7 @@ def client_ours(url: str, size: int, mode: str, seconds: float, conns: int, back
     payload = b"x" * size
 
     async def main() -> dict[str, Any]:
-        connections = [await create_websocket(url, max_message_size=MAX, ping_interval=None) for _ in range(conns)]
+        connections = [await create_websocket(url, max_message_size=MAX) for _ in range(conns)]
         rtts: list[float] = []
         counts = [0] * conns
         stop_at = time.perf_counter() + seconds
@@ -212,7 +214,7 @@ def serve_websockets(port_file: str) -> None:
             await ws.send(message)
 
     async def main() -> None:
-        async with serve(echo, "127.0.0.1", 0, max_size=MAX, compression=None, ping_interval=None) as server:
+        async with serve(echo, "127.0.0.1", 0, max_size=MAX, compression=None) as server:
             _write_port(port_file, list(server.sockets)[0].getsockname()[1])
             await asyncio.Future()
 
@@ -223,7 +225,7 @@ def client_websockets(url: str, size: int, mode: str, seconds: float, conns: int
     from websockets.asyncio.client import connect
 
     async def open_() -> Any:
-        return await connect(url, max_size=MAX, compression=None, ping_interval=None)
+        return await connect(url, max_size=MAX, compression=None)
 
     async def send(ws: Any, data: bytes) -> None:
         await ws.send(data)

@@ -9,6 +9,7 @@ the point, it is a hand-driven :class:`RawPeer` that reads and writes bytes.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -707,6 +708,30 @@ async def test_keepalive_fails_mute_server(codec: SimpleNamespace, kind: str) ->
             assert anyio.current_time() - begin < 3
             with pytest.raises(ConnectionClosedError):
                 await ws.receive()
+
+
+@two_backends
+@pytest.mark.parametrize("kind", [*KINDS, "tcp"])
+async def test_keepalive_failure_while_the_application_waits_closes_tcp_in_time(
+    codec: SimpleNamespace, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The peer takes our ping, never answers and never closes: our side
+    # fails the connection while its application waits in `async for`, and
+    # must close TCP itself once close_timeout has passed.
+    options = {"ping_interval": 0.1, "ping_timeout": 0.2, "close_timeout": 0.3}
+    caplog.set_level(logging.INFO, logger="asyncwebsockets")
+    with anyio.fail_after(5):
+        async with ws_and_raw(kind, **options) as (ws, raw):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(drain, ws)
+                assert (await raw.read_frame())[:2] == (True, 9)  # type: ignore[index]
+                failed = anyio.current_time()
+                assert await raw.read_close_code() == 1011
+                assert await raw.read_to_eof() == []
+                assert anyio.current_time() - failed < 1.5
+            assert ws.close_code == 1011
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("keepalive ping timeout" in r.getMessage() for r in caplog.records)
 
 
 async def test_keepalive_fails_mute_tcp_server() -> None:

@@ -225,6 +225,8 @@ class StreamTransport:
         self._application_reads = False
         self._application_waits = False
         self._parked = False
+        # The deadline of the parked reader's wait.
+        self._parked_until = math.inf
         self._watchdog: _Watchdog | None = None
         self._resume: Wakeup | None = None
         # The scope of a read that is waiting, so that poke() can interrupt it.
@@ -316,8 +318,16 @@ class StreamTransport:
                         break
                 if conn.state is ConnectionState.CLOSED or self._aborted:
                     break
-                if self._paused or self._application_reads:
+                if self._paused:
                     await self._park(math.inf)
+                    continue
+                if self._application_reads:
+                    # The application's task reads without a deadline (on
+                    # trio a cancel scope per message would cost more than
+                    # the message): this task keeps the keepalive clock.
+                    await self._park(sink.next_tick)
+                    if self._application_reads and sink.next_tick <= anyio.current_time():
+                        sink.tick(anyio.current_time())
                     continue
                 if self._application_waits:
                     # An application task waits for a message: it will read
@@ -348,6 +358,7 @@ class StreamTransport:
         """Wait (the reader task) until resumed, or until ``deadline``."""
         assert self._resume is not None
         self._parked = True
+        self._parked_until = deadline
         try:
             if deadline == math.inf:
                 # The usual wait of an idle connection's reader, which only
@@ -371,7 +382,9 @@ class StreamTransport:
         the switch again): the event loop's :class:`_Watchdog` wakes it
         if the application is not back within ``AWAY_LIMIT`` seconds.  So
         pings still get answered, within a tenth of a second, while the
-        application is busy.
+        application is busy.  The read itself has no deadline: the parked
+        reader wakes for keepalive's ticks, which come seconds apart,
+        where a deadline here would cost a cancel scope per message.
 
         Returns False when the application has to wait instead (another
         task reads, reading is paused, the connection is closing).
@@ -396,13 +409,15 @@ class StreamTransport:
         try:
             # The caller found the queue empty, so read at once.
             while True:
-                # Only the reader task needs to be woken early; without a
-                # keepalive deadline this read needs no cancel scope.
-                data = await receive_until(sink.next_tick, interruptible=False)
+                if sink.next_tick < self._parked_until:
+                    # The parked reader keeps the clock (see _service); a
+                    # tick came due sooner than it waits: it parks again.
+                    self._wake_reader()
+                data = await receive_until(None, interruptible=False)
                 if data is None:
-                    sink.tick(anyio.current_time())
-                    control = True
-                elif data:
+                    # Woken with nothing to read after all.
+                    continue
+                if data:
                     sink.data_received(data)
                     control = conn.last_had_control
                 else:
@@ -412,8 +427,8 @@ class StreamTransport:
                     # The reader sends what is owed and closes TCP.
                     break
                 if control:
-                    # Pongs, and keepalive pings, go out at once (only a
-                    # tick or a control frame leaves something to send).
+                    # Pongs go out at once (only a control frame leaves
+                    # something to send).
                     owed = conn.data_to_send()
                     if owed:
                         await self.send(owed)
@@ -446,7 +461,16 @@ class StreamTransport:
             await self.send_eof()
         if wait == 0:
             return
-        with anyio.move_on_after(wait) as waited:
+        end = math.inf if wait is None else anyio.current_time() + wait
+        if self._application_reads:
+            # A keepalive tick failed the connection while the application's
+            # task reads: it reads what still comes, and wakes us when the
+            # peer's answer ends its read.
+            await self._park(end)
+            if self._application_reads:
+                self.abort()
+                return
+        with anyio.move_on_at(end) as waited:
             while await self.receive():
                 pass
         if waited.cancelled_caught:
