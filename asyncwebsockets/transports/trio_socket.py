@@ -56,6 +56,8 @@ class TrioSocketTransport(StreamTransport):
         self._checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
         self._yield = trio.lowlevel.cancel_shielded_checkpoint
         self._operations = 0
+        # Whether a read tries the socket before waiting for it.
+        self._try_first = True
 
     async def receive(self) -> bytes:
         while True:
@@ -66,22 +68,33 @@ class TrioSocketTransport(StreamTransport):
     async def receive_until(self, deadline: float | None, interruptible: bool = True) -> bytes | None:
         """The next bytes; None at ``deadline`` or when poked.
 
-        The socket is tried first; only when it has nothing do we sleep,
-        straight on trio's I/O manager (the stream's own ``receive`` would
-        try the socket again and wrap the wait in more layers), in this
-        same frame: an idle connection's reader waits here, and every frame
-        it keeps costs memory on each of them.
+        The socket is tried first when the last read suggests more is
+        waiting; only when it has nothing do we sleep, straight on trio's
+        I/O manager (the stream's own ``receive`` would try the socket
+        again and wrap the wait in more layers), in this same frame: an
+        idle connection's reader waits here, and every frame it keeps
+        costs memory on each of them.
         """
-        await self._checkpoint_if_cancelled()
         sock = self._sock
-        try:
-            data = sock.recv(RECEIVE_SIZE)
-        except (BlockingIOError, InterruptedError):
-            trio = self._trio
+        if self._try_first:
+            await self._checkpoint_if_cancelled()
             try:
-                if not interruptible and (deadline is None or deadline == math.inf):
-                    await trio.lowlevel.wait_readable(sock)
-                    return sock.recv(RECEIVE_SIZE)
+                data = sock.recv(RECEIVE_SIZE)
+            except (BlockingIOError, InterruptedError):
+                # Messages come one at a time: until a read finds more than
+                # it can take, wait first (a failed try costs a system call
+                # and an exception per message).
+                self._try_first = False
+            except OSError:
+                return b""
+            else:
+                await self._maybe_yield()
+                return data
+        trio = self._trio
+        try:
+            if not interruptible and (deadline is None or deadline == math.inf):
+                await trio.lowlevel.wait_readable(sock)
+            else:
                 with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
                     self._waiting = scope
                     try:
@@ -90,16 +103,14 @@ class TrioSocketTransport(StreamTransport):
                         self._waiting = None
                 if scope.cancelled_caught:
                     return None
-                return sock.recv(RECEIVE_SIZE)
-            except (BlockingIOError, InterruptedError):
-                # Woken without data after all (another task may have
-                # read it): the caller looks again.
-                return None
-            except (OSError, trio.ClosedResourceError):
-                return b""
-        except OSError:
+            data = sock.recv(RECEIVE_SIZE)
+        except (BlockingIOError, InterruptedError):
+            # Woken without data after all (another task may have
+            # read it): the caller looks again.
+            return None
+        except (OSError, trio.ClosedResourceError):
             return b""
-        await self._maybe_yield()
+        self._try_first = len(data) == RECEIVE_SIZE
         return data
 
     async def send(self, data: bytes, more: bool = False) -> None:
