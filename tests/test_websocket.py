@@ -734,6 +734,27 @@ async def test_keepalive_failure_while_the_application_waits_closes_tcp_in_time(
     assert any("keepalive ping timeout" in r.getMessage() for r in caplog.records)
 
 
+@two_backends
+@pytest.mark.parametrize("kind", [*KINDS, "tcp"])
+async def test_keepalive_pings_every_interval_when_answered(codec: SimpleNamespace, kind: str) -> None:
+    # A ping_timeout longer than ping_interval bounds the wait for an
+    # answer; it must not stretch the interval between answered pings.
+    with anyio.fail_after(5):
+        async with ws_and_raw(kind, ping_interval=0.05, ping_timeout=2.0) as (ws, raw):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(drain, ws)
+                pings = 0
+                with anyio.move_on_after(1.0):
+                    while True:
+                        got = await raw.read_frame()
+                        assert got is not None and got[:2] == (True, 9)
+                        pings += 1
+                        await raw.send_frame(10, got[2])
+                assert pings >= 5  # 20 on an idle machine; 1 when the timeout set the pace
+                assert not ws.closed
+                tg.cancel_scope.cancel()
+
+
 async def test_keepalive_fails_mute_tcp_server() -> None:
     async with anyio.create_task_group() as tg:
         url = await raw_tcp_server(tg, lambda raw: anyio.sleep_forever())
