@@ -4,9 +4,11 @@ Through anyio, every ``send`` and ``receive`` on trio ends in a full trip
 through the scheduler, even when the socket could take or give the bytes at
 once: with small messages that is two event-loop rounds per message, most of
 the cost. Here the socket is tried directly first (it is non-blocking); only
-when it would block do we wait, straight on trio's I/O manager. A
-cancellation check precedes every operation, and every 64 operations we
-yield to the scheduler anyway, so other tasks are never starved.
+when it would block do we wait, straight on trio's I/O manager. Reads stop
+trying first once a try finds nothing, until a read fills its buffer: when
+messages come one at a time, the try would fail every time. A cancellation
+check precedes every operation, and every 64 operations we yield to the
+scheduler anyway, so other tasks are never starved.
 
 Used only where it is safe: a plain TCP anyio stream on trio, which keeps
 no buffer of its own (TLS streams do, so they are left alone).
