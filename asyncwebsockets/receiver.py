@@ -203,13 +203,10 @@ class Receiver:
                 if self._timeout is not None:
                     self._pong_due = now + self._timeout
         if conn.state is ConnectionState.OPEN:
-            keepalive = self._ping_due
-            if self._pong_due != _INF and (self._ping_due <= now or self._pong_due < self._ping_due):
-                # A ping is out and unanswered: the next tick decides its fate
-                # (an answer heard before the next ping is due lets that go
-                # out on time, one ping_interval after the last).
-                keepalive = self._pong_due
-            self.next_tick = min(keepalive, self._failure_due)
+            # The next ping goes out on time if anything is heard before it
+            # is due; once it is due, an unanswered ping waits for its deadline.
+            keepalive = self._ping_due if self._ping_due > now else _INF
+            self.next_tick = min(keepalive, self._pong_due, self._failure_due)
         else:
             self.next_tick = self._failure_due if conn.failure_pending else _INF
 

@@ -326,8 +326,9 @@ class StreamTransport:
                     # trio a cancel scope per message would cost more than
                     # the message): this task keeps the keepalive clock.
                     await self._park(sink.next_tick)
-                    if self._application_reads and sink.next_tick <= anyio.current_time():
-                        sink.tick(anyio.current_time())
+                    now = anyio.current_time()
+                    if self._application_reads and sink.next_tick <= now:
+                        sink.tick(now)
                     continue
                 if self._application_waits:
                     # An application task waits for a message: it will read
