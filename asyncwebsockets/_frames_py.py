@@ -145,6 +145,17 @@ class FrameReader:
         """Bytes held: unparsed input plus the fragments of an unfinished message."""
         return len(self._buffer) + self._message_size
 
+    def receive_buffer(self) -> memoryview | None:
+        """Where the next bytes from the peer may be read to: here always None, for anywhere.
+
+        The compiled reader offers the rest of a large frame's payload, so
+        that those bytes are read into place instead of copied there.  In
+        Python a payload can only be assembled in a ``bytearray`` and
+        copied into ``bytes`` at the end, so reading into it would save
+        nothing.
+        """
+        return None
+
     @property
     def finished(self) -> bool:
         """True once a close frame or a protocol error ended the stream."""

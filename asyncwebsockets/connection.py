@@ -398,6 +398,18 @@ class Connection:
 
     # -- one message frame by frame ---------------------------------------------
 
+    def receive_buffer(self) -> memoryview | None:
+        """Where a transport may read the next bytes to (None: into its own buffer).
+
+        The rest of a large frame's payload, when the reader offers it;
+        what is read there must be passed to :meth:`receive_data` as a
+        slice of the same view, before anything else is.
+        """
+        reader = self._reader
+        if reader is None or self._pending_input or self.pending_failure is not None:
+            return None
+        return reader.receive_buffer()
+
     @property
     def reassembles(self) -> bool:
         """Whether messages are reassembled (the ``reassemble`` option)."""

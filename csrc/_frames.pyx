@@ -14,13 +14,15 @@ each payload is unmasked while being copied into its final ``bytes``.  A
 large frame that arrives over several chunks skips the buffer: once its
 header is in, its payload ``bytes`` is allocated at full size and each
 chunk is unmasked straight into it, so its bytes are copied once however
-many reads bring them.
+many reads bring them.  :meth:`FrameReader.receive_buffer` lets a
+transport read the rest of such a frame into its payload itself, so that
+those bytes are not copied at all (a masked payload is unmasked in place).
 """
 
 import codecs
 import os
 
-from cpython.buffer cimport PyBuffer_Release
+from cpython.buffer cimport PyBuffer_FillInfo, PyBuffer_Release
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -70,6 +72,10 @@ DEF IDLE_BUFFER = 16384
 # buffer, which grows only as their bytes arrive, address space included.
 DEF DIRECT_PAYLOAD = 16384
 DEF DIRECT_PAYLOAD_MAX = 64 * 1024 * 1024
+# receive_buffer() offers the rest of such a payload only when this much of
+# it is still to come: for less, the extra read that stops at its end costs
+# more than copying it out of a read that also brings what follows.
+DEF RECEIVE_BUFFER_MIN = 65536
 
 cdef object _EMPTY_ARGS = ()
 cdef object _DATA = "data"
@@ -88,6 +94,24 @@ cdef inline object _message(object cls, object data):
     PyObject_GenericSetAttr(event, _FRAME_FINISHED, True)
     PyObject_GenericSetAttr(event, _MESSAGE_FINISHED, True)
     return event
+
+
+cdef class _PayloadRest:
+    """The part of a large frame's payload that has not arrived yet, as writable memory.
+
+    Exported through the buffer protocol so that a transport can
+    ``recv_into`` it; holding the payload, it keeps that memory alive for
+    as long as anyone has a view of it, whatever the reader does meanwhile.
+    """
+    cdef bytes _payload
+    cdef Py_ssize_t _offset
+
+    def __getbuffer__(self, Py_buffer *buffer, int flags):
+        PyBuffer_FillInfo(buffer, self, PyBytes_AS_STRING(self._payload) + self._offset,
+                          PyBytes_GET_SIZE(self._payload) - self._offset, 0, flags)
+
+    def __releasebuffer__(self, Py_buffer *buffer):
+        pass
 
 
 cdef class FrameReader:
@@ -191,6 +215,25 @@ cdef class FrameReader:
         if self._direct is not None:
             direct = self._direct_header + self._direct_have
         return (self._end - self._start) + self._message_size + direct
+
+    def receive_buffer(self):
+        """Where the next bytes from the peer may be read to, or None for anywhere.
+
+        While a large frame is being read straight into its payload (and
+        enough of it is still to come), this is a writable memoryview of
+        the rest of that payload.  Read into it, then :meth:`feed` the part
+        that was filled (a slice of the same view): bytes found already in
+        place are not copied, only unmasked where they lie.  Bytes fed from
+        anywhere else are copied as usual, so a caller that reads elsewhere
+        after all loses nothing but the saving.
+        """
+        cdef _PayloadRest rest
+        if self._direct is None or PyBytes_GET_SIZE(self._direct) - self._direct_have < RECEIVE_BUFFER_MIN:
+            return None
+        rest = _PayloadRest.__new__(_PayloadRest)
+        rest._payload = self._direct
+        rest._offset = self._direct_have
+        return memoryview(rest)
 
     @property
     def finished(self):
@@ -302,11 +345,12 @@ cdef class FrameReader:
         return 0
 
     cdef void _copy_direct(self, const unsigned char *src, Py_ssize_t size):
+        # src is dst when the bytes were read into receive_buffer().
         cdef unsigned char *dst = <unsigned char *>PyBytes_AS_STRING(self._direct) + self._direct_have
         if self._direct_masked:
             mask_into(src, dst, <size_t>size, self._direct_key, <unsigned int>(self._direct_have & 3))
-        else:
-            memcpy(dst, src, size)
+        elif src != dst:
+            memmove(dst, src, size)
         self._direct_have += size
 
     cdef Py_ssize_t _continue_direct(self, const unsigned char *src, Py_ssize_t size, list events) except -1:

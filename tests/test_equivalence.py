@@ -166,3 +166,91 @@ def test_frame_writer(opcode: int, payload: bytes, fin: bool, rsv: int) -> None:
     for writer, reader in ((C, P), (P, C)):
         out = writer["frame_writer"].FrameWriter(mask=True).frame(2, payload)
         assert reader["frames"].FrameReader(expect_masked=True, max_message_size=None).feed(out)[0].data == payload
+
+
+def _read_into_place(data: bytes, cuts: list[int], **options: Any) -> tuple[Any, ...]:
+    """Like _read, with the compiled reader reading into receive_buffer() where it offers one.
+
+    Returns what _read does, the sizes of the chunks actually fed (a read
+    into place stops at the end of the payload) and how many were read so.
+    """
+    reader = C["frames"].FrameReader(**options)
+    events: list[Any] = []
+    error = None
+    pos = 0
+    used: list[int] = []
+    offered = 0
+    sizes = iter(cuts)
+    try:
+        while pos < len(data):
+            cut = next(sizes, len(data))
+            rest = reader.receive_buffer()
+            if rest is None:
+                chunk: bytes | memoryview = data[pos : pos + cut]
+            else:
+                offered += 1
+                assert not rest.readonly
+                n = min(cut, len(rest), len(data) - pos)
+                rest[:n] = data[pos : pos + n]
+                chunk = rest[:n]
+            used.append(len(chunk))
+            pos += len(chunk)
+            events += reader.feed(chunk)
+    except ProtocolError as exc:
+        events += exc.events
+        error = (exc.code, exc.reason)
+    return (events, error, reader.buffered, reader.finished), used, offered
+
+
+@st.composite
+def large_messages(draw: Any, masked: bool) -> bytes:
+    """Valid large frames (a message, or a fragment of one), each between arbitrary frames."""
+    out = []
+    for _ in range(draw(st.integers(1, 3))):
+        key = draw(st.binary(min_size=4, max_size=4)) if masked else None
+        if draw(st.booleans()):
+            payload = os.urandom(draw(st.integers(65536, 300000)))
+            opcode = 2
+        else:
+            payload = ("é" * draw(st.integers(35000, 100000))).encode()
+            opcode = 1
+        fin = draw(st.sampled_from([True, True, False]))
+        out.append(_frame(opcode, payload, fin, 0, key))
+        if not fin:
+            out.append(_frame(0, b"end", True, 0, key))
+        out.append(draw(st.one_of(st.just(b""), frames)))
+    return b"".join(out)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.booleans().flatmap(lambda masked: st.tuples(st.just(masked), large_messages(masked))),
+    st.lists(st.integers(1, 150000), max_size=30),
+    st.sampled_from([None, 100000, 1 << 20]),
+)
+def test_frame_reader_reading_into_place(case: tuple[bool, bytes], cuts: list[int], max_size: int | None) -> None:
+    # A transport reads the rest of a large frame straight into its payload:
+    # the events are those of the twin fed the same bytes as plain chunks.
+    expect_masked, data = case
+    options = dict(expect_masked=expect_masked, max_message_size=max_size)
+    compiled, used, _ = _read_into_place(data, cuts, **options)
+    assert compiled == _read(P, data, used, **options)
+
+
+def test_reading_into_place_is_offered_and_outlives_the_reader() -> None:
+    payload = os.urandom(300000)
+    data = _frame(2, payload, True, 0, b"\x01\x02\x03\x04")
+    (events, error, buffered, finished), _, offered = _read_into_place(data, [1000] + [50000] * 10, expect_masked=True)
+    assert offered > 0 and error is None and [e.data for e in events] == [payload]
+    # The view keeps the payload alive on its own: a transport still
+    # holding one when its connection is dropped writes into valid memory.
+    reader = C["frames"].FrameReader(expect_masked=True, max_message_size=None)
+    reader.feed(data[:1000])
+    rest = reader.receive_buffer()
+    assert rest is not None and len(rest) == len(payload) - (1000 - 14)
+    del reader
+    rest[:] = b"\0" * len(rest)
+    # The twin never offers one: it reads nothing into place.
+    pure = P["frames"].FrameReader(expect_masked=True, max_message_size=None)
+    pure.feed(data[:1000])
+    assert pure.receive_buffer() is None

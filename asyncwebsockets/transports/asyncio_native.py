@@ -98,6 +98,9 @@ class AsyncioTransport(asyncio.BufferedProtocol):
     def __init__(self, on_connect: Callable[[AsyncioTransport], None] | None = None) -> None:
         self._on_connect = on_connect
         self._buffer = _read_buffer()
+        # What get_buffer() last handed out: the shared buffer, or the rest
+        # of a large frame's payload.
+        self._into = self._buffer
         self._transport: asyncio.Transport = cast(asyncio.Transport, None)
         self._peername: Any = None
         self._sockname: Any = None
@@ -160,21 +163,33 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         self.set_write_limits(*self._write_limits)
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        sink = self._sink
+        if sink is not None and not self._reading_paused:
+            # The rest of a large frame is read straight into its payload.
+            rest = sink.connection.receive_buffer()
+            if rest is not None:
+                self._into = rest
+                return rest
+        self._into = self._buffer
         return self._buffer
 
     def buffer_updated(self, nbytes: int) -> None:
         sink = self._sink
+        into = self._into
+        # Not kept: it may be a large payload that an idle connection
+        # should not hold on to.
+        self._into = self._buffer
         if sink is not None:
             if self._reading_paused:
-                self._held.append(bytes(self._buffer[:nbytes]))
+                self._held.append(bytes(into[:nbytes]))
                 self._stop()
                 return
             # The parser copies what it keeps: no need to copy the read first.
-            reading(self._loop, self._received, sink, self._buffer[:nbytes])
+            reading(self._loop, self._received, sink, into[:nbytes])
         else:
             if self._reading_paused:
                 self._stop()
-            self.data_received(bytes(self._buffer[:nbytes]))
+            self.data_received(bytes(into[:nbytes]))
 
     def _received(self, sink: Sink, data: bytes | memoryview) -> None:
         sink.data_received(data)

@@ -274,7 +274,7 @@ class StreamTransport:
             except (OSError, anyio.ClosedResourceError, anyio.BusyResourceError):
                 return b""
 
-    async def receive_until(self, deadline: float | None, interruptible: bool = True) -> bytes | None:
+    async def receive_until(self, deadline: float | None, interruptible: bool = True) -> bytes | memoryview | None:
         """The next bytes; None at ``deadline`` (on anyio's clock) or when poked.
 
         ``interruptible=False`` (with no deadline) saves the cancel scope

@@ -6,7 +6,9 @@ once: with small messages that is two event-loop rounds per message, most of
 the cost. Here the socket is tried directly first (it is non-blocking); only
 when it would block do we wait, straight on trio's I/O manager. Reads stop
 trying first once a try finds nothing, until a read fills its buffer: when
-messages come one at a time, the try would fail every time. A cancellation
+messages come one at a time, the try would fail every time. The rest of a
+large frame is read straight into its payload, in one read where the socket
+has it all. A cancellation
 check precedes every operation, and every 64 operations we yield to the
 scheduler anyway, so other tasks are never starved.
 
@@ -65,10 +67,14 @@ class TrioSocketTransport(StreamTransport):
         while True:
             data = await self.receive_until(None)
             if data is not None:
-                return data
+                # Bytes: only an open connection's frames are read into place.
+                return bytes(data)
 
-    async def receive_until(self, deadline: float | None, interruptible: bool = True) -> bytes | None:
+    async def receive_until(self, deadline: float | None, interruptible: bool = True) -> bytes | memoryview | None:
         """The next bytes; None at ``deadline`` or when poked.
+
+        They are a view of a message's payload when the rest of a large
+        frame was read into it: the caller feeds them on at once.
 
         The socket is tried first when the last read suggests more is
         waiting; only when it has nothing do we sleep, straight on trio's
@@ -81,7 +87,7 @@ class TrioSocketTransport(StreamTransport):
         if self._try_first:
             await self._checkpoint_if_cancelled()
             try:
-                data = sock.recv(RECEIVE_SIZE)
+                data = self._read(sock)
             except (BlockingIOError, InterruptedError):
                 # Messages come one at a time: until a read finds more than
                 # it can take, wait first (a failed try costs a system call
@@ -105,15 +111,23 @@ class TrioSocketTransport(StreamTransport):
                         self._waiting = None
                 if scope.cancelled_caught:
                     return None
-            data = sock.recv(RECEIVE_SIZE)
+            data = self._read(sock)
         except (BlockingIOError, InterruptedError):
             # Woken without data after all (another task may have
             # read it): the caller looks again.
             return None
         except (OSError, trio.ClosedResourceError):
             return b""
-        self._try_first = len(data) == RECEIVE_SIZE
+        self._try_first = len(data) >= RECEIVE_SIZE
         return data
+
+    def _read(self, sock: socket.socket) -> bytes | memoryview:
+        """Read what the socket has; the rest of a large frame goes straight into its payload."""
+        sink = self._sink
+        rest = None if sink is None else sink.connection.receive_buffer()
+        if rest is None:
+            return sock.recv(RECEIVE_SIZE)
+        return rest[: sock.recv_into(rest)]
 
     async def send(self, data: bytes, more: bool = False) -> None:
         await self._checkpoint_if_cancelled()
