@@ -19,7 +19,7 @@ from .http import Headers, header_list, header_text, subprotocol_list
 from .options import ConnectionOptions, Settings, Unpack, settings_from
 from .proxy import connect_through_proxy, proxy_from_environment
 from .redirects import MAX_REDIRECTS, REDIRECT_STATUSES, Redirects, strip_credentials
-from .transports import TRANSPORT_ERRORS, as_transport, asyncio_native
+from .transports import TRANSPORT_ERRORS, as_transport, asyncio_open
 from .uri import WebSocketURI, parse_uri
 from .version import __version__
 from .websocket import Websocket
@@ -156,8 +156,8 @@ async def _connect(
                 stream = await connect_through_proxy(
                     proxy_url, uri.host, uri.port, context, proxy_ssl=proxy_ssl, user_agent=_user_agent(extra)
                 )
-            elif asyncio_native.enabled():
-                stream = await asyncio_native.connect(uri.host, uri.port, context, uri.host)
+            elif asyncio_open.enabled():
+                stream = await asyncio_open.connect(uri.host, uri.port, context, uri.host)
             elif context is None:
                 stream = await anyio.connect_tcp(uri.host, uri.port)
             else:
@@ -182,8 +182,8 @@ async def _connect(
 
 async def _connect_unix(path: str, context: _ssl.SSLContext | None, hostname: str) -> Any:
     """A stream to the Unix socket at ``path`` (TLS over it with ``context``)."""
-    if asyncio_native.enabled():
-        return await asyncio_native.connect_unix(path, context, hostname)
+    if asyncio_open.enabled():
+        return await asyncio_open.connect_unix(path, context, hostname)
     stream: Any = await anyio.connect_unix(path)
     if context is not None:
         stream = await TLSStream.wrap(stream, hostname=hostname, ssl_context=context, standard_compatible=False)

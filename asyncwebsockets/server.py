@@ -22,7 +22,8 @@ from .accept import Filter, FilterResult, Reject, ServerConnectionOptions, Serve
 from .exceptions import ConnectionClosed, HandshakeError, HandshakeRejected
 from .options import Unpack
 from .protocol import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR
-from .transports import TRANSPORT_ERRORS, Transport, as_transport, asyncio_native
+from .transports import TRANSPORT_ERRORS, Transport, as_transport, asyncio_open
+from .transports.asyncio_native import AsyncioTransport
 from .websocket import Websocket
 
 __all__ = [
@@ -377,7 +378,7 @@ async def serve(
     tls_timeout = TLS_HANDSHAKE_TIMEOUT if timeout is None else timeout
     sockets = await _listening_sockets(host, port, backlog, sock, path, reuse_port)
     server = WebSocketServer(accepting.settings.close_timeout)
-    if asyncio_native.enabled():
+    if asyncio_open.enabled():
         await _serve_asyncio(server, handler, sockets, ssl, backlog, tls_timeout, accepting, task_status)
         return
     listeners: list[Listener[Any]] = [await SocketListener.from_socket(one) for one in sockets]
@@ -453,22 +454,22 @@ async def _serve_asyncio(
     options: ServerOptions,
     task_status: TaskStatus[WebSocketServer],
 ) -> None:
-    """:func:`serve` on asyncio's own server and protocol callbacks (see asyncio_native).
+    """:func:`serve` on asyncio's own server and protocol callbacks (see asyncio_open).
 
     asyncio hands each accepted connection to a callback, where no task
     runs (so no task can be started from it under a plain
     ``asyncio.run()``): the callback queues the connection and wakes one
     task, which starts the connection's task.
     """
-    accepted: deque[asyncio_native.AsyncioTransport] = deque()
+    accepted: deque[AsyncioTransport] = deque()
     wakeup = AsyncioWakeup()
 
-    def on_connect(transport: asyncio_native.AsyncioTransport) -> None:
+    def on_connect(transport: AsyncioTransport) -> None:
         accepted.append(transport)
         wakeup.set()
 
     listening = [
-        await asyncio_native.start_server(on_connect, sock, ssl=ssl, backlog=backlog, ssl_handshake_timeout=tls_timeout)
+        await asyncio_open.start_server(on_connect, sock, ssl=ssl, backlog=backlog, ssl_handshake_timeout=tls_timeout)
         for sock in sockets
     ]
     server._sockets = sockets

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from asyncwebsockets import _speedups
-from asyncwebsockets.transports import asyncio_native as asyncio_transport
+from asyncwebsockets.transports import asyncio_open as asyncio_transport
 from asyncwebsockets.transports import trio_socket as trio_transport
 
 from .helpers import REQUIRE_COMPILED, Peer

@@ -31,7 +31,7 @@ from asyncwebsockets import (
     open_websocket,
     open_websocket_client,
 )
-from asyncwebsockets.transports import asyncio_native as asyncio_transport
+from asyncwebsockets.transports import asyncio_open as asyncio_transport
 
 from .helpers import (
     RawPeer,

@@ -15,7 +15,8 @@ import anyio
 import pytest
 from anyio.abc import SocketStream
 
-from asyncwebsockets.transports import StreamTransport, as_transport
+from asyncwebsockets._wakeup import on_trio
+from asyncwebsockets.transports import StreamTransport, as_transport, asyncio_open
 from asyncwebsockets.transports import asyncio_native as asyncio_transport
 from asyncwebsockets.transports import trio_socket as trio_transport
 
@@ -143,7 +144,7 @@ async def _asyncio_pair() -> tuple[asyncio_transport.AsyncioTransport, SocketStr
 
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    transport = await asyncio_transport.connect("127.0.0.1", port, None, None)
+    transport = await asyncio_open.connect("127.0.0.1", port, None, None)
     writes: list[bytes] = []
     real_write = transport._transport.write
 
@@ -233,7 +234,7 @@ async def test_failing_a_unix_stream_connection_leaves_no_loop_errors(violation:
     from .test_websocket import RawPeer
 
     loop_errors: list[Any] = []
-    if not asyncio_transport.on_trio():
+    if not on_trio():
         asyncio.get_running_loop().set_exception_handler(lambda loop, context: loop_errors.append(context))
     for close_raw in (False, True):
         a, b = socket.socketpair()

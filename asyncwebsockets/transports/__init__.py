@@ -2,7 +2,8 @@
 
 - :mod:`.base`: the interface every transport offers;
 - :mod:`.asyncio_native`: asyncio's protocol callbacks (sockets we open or
-  accept on asyncio, and anyio TCP streams on asyncio, taken over);
+  accept on asyncio, and anyio TCP streams on asyncio, taken over: how
+  each comes to it is in :mod:`.asyncio_open`);
 - :mod:`.trio_socket`: plain TCP sockets on trio, driven directly;
 - :mod:`.stream`: any other anyio (or trio) byte stream.
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import asyncio_native, trio_socket
+from . import asyncio_open, trio_socket
 from .base import RECEIVE_SIZE, TRANSPORT_ERRORS, Sink, Transport
 from .stream import StreamTransport, TrioStreamAdapter
 
@@ -24,7 +25,7 @@ def as_transport(stream: Any) -> Transport:
     """Wrap what a caller handed us: an anyio stream, a trio stream, or a transport."""
     if hasattr(stream, "send_is_atomic"):
         return stream  # type: ignore[no-any-return]
-    adopted = asyncio_native.adopt(stream)
+    adopted = asyncio_open.adopt(stream)
     if adopted is not None:
         return adopted
     if not hasattr(stream, "receive") and hasattr(stream, "receive_some"):

@@ -15,7 +15,7 @@ split, so a cancelled ``send`` cannot leave half a frame behind.
 
 Used for connections we open ourselves (``create_websocket``, ``serve``)
 and for anyio TCP streams on asyncio handed to us, whose asyncio transport
-we take over (:func:`adopt`).
+we take over; :mod:`.asyncio_open` does all three.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
-import ssl as _ssl
 import threading
 from collections.abc import Callable
 from typing import Any, cast
@@ -32,11 +31,11 @@ import anyio
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSAttribute
 
-from .._wakeup import on_trio, reading
+from .._wakeup import reading
 from ..connection import ConnectionState
 from .base import Sink
 
-__all__ = ["AsyncioTransport", "connect", "start_server", "enabled", "adopt"]
+__all__ = ["AsyncioTransport"]
 
 #: During the opening handshake, stop reading from the socket when this much
 #: is received but not yet taken: a slow handshake cannot make us buffer more.
@@ -57,21 +56,6 @@ READ_SIZE = 256 * 1024
 #: Seconds a closing transport may take to flush to a peer that does not
 #: read, before it is dropped.
 CLOSE_LIMIT = 5.0
-
-#: Tests turn this off to run the generic anyio path on asyncio too.
-USE_ON_ASYNCIO = True
-
-
-def enabled() -> bool:
-    """Whether to use this transport: the running backend is asyncio (or uvloop)."""
-    if not USE_ON_ASYNCIO or on_trio():
-        return False
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
 
 _read_buffers = threading.local()
 
@@ -161,6 +145,19 @@ class AsyncioTransport(asyncio.BufferedProtocol):
             except OSError:
                 pass
         self.set_write_limits(*self._write_limits)
+
+    @classmethod
+    def take_over(cls, transport: asyncio.Transport, received: list[bytes], eof: bool) -> AsyncioTransport:
+        """Become the protocol of an open ``transport``, after ``received`` and, with ``eof``, its end."""
+        ours = cls()
+        ours._setup(transport)
+        ours._chunks = received
+        ours._size = sum(map(len, received))
+        ours._eof = eof
+        transport.set_protocol(ours)
+        # Someone else's protocol may have paused reading; we read all along.
+        transport.resume_reading()
+        return ours
 
     def get_buffer(self, sizehint: int) -> memoryview:
         sink = self._sink
@@ -539,79 +536,3 @@ def _info(transport: asyncio.BaseTransport, name: str, default: Any = None) -> A
         return transport.get_extra_info(name, default)
     except (RuntimeError, ValueError, OSError):
         return default
-
-
-async def connect(host: str, port: int, ssl: _ssl.SSLContext | None, server_hostname: str | None) -> AsyncioTransport:
-    """Open a TCP (or TLS) connection with our protocol on the running loop."""
-    loop = asyncio.get_running_loop()
-    _, protocol = await loop.create_connection(
-        AsyncioTransport,
-        host,
-        port,
-        ssl=ssl,
-        server_hostname=server_hostname if ssl is not None else None,
-    )
-    return protocol
-
-
-async def connect_unix(path: str, ssl: _ssl.SSLContext | None, server_hostname: str | None) -> AsyncioTransport:
-    """Open a connection to a Unix socket (TLS over it with ``ssl``) with our protocol."""
-    loop = asyncio.get_running_loop()
-    _, protocol = await loop.create_unix_connection(
-        AsyncioTransport, path, ssl=ssl, server_hostname=server_hostname if ssl is not None else None
-    )
-    return protocol
-
-
-async def start_server(
-    on_connect: Callable[[AsyncioTransport], None],
-    sock: socket.socket,
-    *,
-    ssl: _ssl.SSLContext | None,
-    backlog: int,
-    ssl_handshake_timeout: float | None,
-) -> asyncio.base_events.Server:
-    """Serve on the listening ``sock``; ``on_connect`` gets each accepted connection."""
-    loop = asyncio.get_running_loop()
-    kwargs: dict[str, Any] = {}
-    if ssl is not None and ssl_handshake_timeout is not None:
-        kwargs["ssl_handshake_timeout"] = ssl_handshake_timeout
-    return await loop.create_server(
-        lambda: AsyncioTransport(on_connect),
-        sock=sock,
-        ssl=ssl,
-        backlog=backlog,
-        **kwargs,
-    )
-
-
-def adopt(stream: Any) -> AsyncioTransport | None:
-    """Take over the asyncio transport under an anyio TCP stream, if it has one.
-
-    Code written for the 0.x API accepts connections with anyio and hands
-    us its streams.  Under a plain anyio ``SocketStream`` on asyncio lies
-    an ordinary asyncio transport: swapping our protocol in gives such a
-    connection the same servicing, and speed, as one we accepted ourselves.
-    Bytes anyio has already read are carried over.  TLS streams (anyio does
-    TLS above the socket, in Python) and anything else are left alone.
-    """
-    if not USE_ON_ASYNCIO or type(stream).__module__ != "anyio._backends._asyncio":
-        return None
-    transport = getattr(stream, "_transport", None)
-    old = getattr(stream, "_protocol", None)
-    read_queue = getattr(old, "read_queue", None)
-    if transport is None or read_queue is None or transport.is_closing():
-        return None
-    sock = transport.get_extra_info("socket")
-    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return None
-    ours = AsyncioTransport()
-    ours._setup(transport)
-    ours._chunks = list(read_queue)
-    ours._size = sum(len(chunk) for chunk in ours._chunks)
-    ours._eof = bool(getattr(old, "is_at_eof", False))
-    read_queue.clear()
-    transport.set_protocol(ours)
-    # anyio reads only while someone waits in receive(); we read all along.
-    transport.resume_reading()
-    return ours
