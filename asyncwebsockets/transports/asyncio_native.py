@@ -172,21 +172,35 @@ class AsyncioTransport(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         sink = self._sink
+        if sink is not None and not self._reading_paused:
+            if self._into is self._buffer:
+                reading(self._loop, self._read_done, sink, nbytes)
+            else:
+                # Read into a payload, which asyncio holds a view of until
+                # we return: the tasks this wakes run in the loop's next
+                # round instead, so that the payload is freed as soon as
+                # they are done with it, not after they allocate the next.
+                self._read_done(sink, nbytes)
+            return
         into = self._into
-        # Not kept: it may be a large payload that an idle connection
-        # should not hold on to.
         self._into = self._buffer
         if sink is not None:
-            if self._reading_paused:
-                self._held.append(bytes(into[:nbytes]))
-                self._stop()
-                return
-            # The parser copies what it keeps: no need to copy the read first.
-            reading(self._loop, self._received, sink, into[:nbytes])
+            # Reading is paused: keep this read until it resumes.
+            self._held.append(bytes(into[:nbytes]))
+            self._stop()
         else:
             if self._reading_paused:
                 self._stop()
             self.data_received(bytes(into[:nbytes]))
+
+    def _read_done(self, sink: Sink, nbytes: int) -> None:
+        into = self._into
+        # Not kept: it may be a large payload that an idle connection
+        # should not hold on to.
+        self._into = self._buffer
+        # The parser copies what it keeps: no need to copy the read first.
+        sink.data_received(into[:nbytes])
+        self.poke()
 
     def _received(self, sink: Sink, data: bytes | memoryview) -> None:
         sink.data_received(data)
