@@ -14,8 +14,15 @@ from .protocol import OP_CLOSE, RSV1, RSV2, RSV3, serialize_close
 
 Buffer = bytes | bytearray | memoryview
 
+#: A frame as :meth:`FrameWriter.frame_parts` returns it: whole, or its
+#: header and its payload, to be written one after the other.
+FrameParts = bytes | tuple[bytes, bytes]
+
 
 _MASK_POOL_SIZE = 4096
+# From this size on, frame_parts() leaves an unmasked bytes payload where it
+# is: copying it into the frame costs more than writing two pieces.
+_SEPARATE_PAYLOAD = 65536
 
 
 class FrameWriter:
@@ -56,6 +63,20 @@ class FrameWriter:
             key = self._next_key()
             return header + key + apply_mask(payload, key)
         return header + payload
+
+    def frame_parts(self, opcode: int, payload: Buffer, fin: bool = True, rsv: int = 0) -> FrameParts:
+        """One frame: as :meth:`frame` builds it, or as its header and the payload itself.
+
+        The second, a tuple, for an unmasked ``bytes`` payload of 64 KiB or
+        more: written one after the other, the two pieces are the frame,
+        and the payload is not copied.  A masked payload is copied while
+        it is masked anyway, and a mutable one could change before a
+        transport has written it.
+        """
+        if self._mask or type(payload) is not bytes or len(payload) < _SEPARATE_PAYLOAD:
+            return self.frame(opcode, payload, fin, rsv)
+        first = (0x80 if fin else 0) | (rsv & (RSV1 | RSV2 | RSV3)) | (opcode & 0x0F)
+        return bytes((first, 127)) + len(payload).to_bytes(8, "big"), payload
 
     def close(self, code: int | None = 1000, reason: str = "") -> bytes:
         """Serialize a close frame; ``code=None`` sends one with no payload.

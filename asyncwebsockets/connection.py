@@ -33,6 +33,7 @@ from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from . import _speedups
+from ._frame_writer_py import FrameParts
 from ._frames_py import FrameReader
 from .deflate import MessageDeflater, MessageInflater, codecs_for
 from .exceptions import (
@@ -482,10 +483,11 @@ class Connection:
                 raise RuntimeError("the handshake is not finished")
             raise self.closed_exception()
 
-    def send_message(self, data: str | bytes | bytearray | memoryview, final: bool = True) -> bytes:
+    def send_message(self, data: str | bytes | bytearray | memoryview, final: bool = True) -> FrameParts:
         """A text (``str``) or binary message; ``final=False`` sends a fragment.
 
-        The fragments of one message must all be ``str`` or all bytes.
+        The fragments of one message must all be ``str`` or all bytes.  A
+        large one comes as its header and payload (see ``frame_parts``).
         """
         if self.state is not ConnectionState.OPEN:
             self._check_open()
@@ -505,9 +507,9 @@ class Connection:
         elif final and self._deflater is not None:
             # Whole messages are compressed; a message sent in fragments
             # goes uncompressed, which RFC 7692 leaves to the sender.
-            return self._writer.frame(opcode, self._deflater.compress(payload), True, RSV1)
+            return self._writer.frame_parts(opcode, self._deflater.compress(payload), True, RSV1)
         self._sending = None if final else (opcode or sending)
-        return self._writer.frame(opcode, payload, final)
+        return self._writer.frame_parts(opcode, payload, final)
 
     def send_ping(self, payload: bytes = b"") -> bytes:
         """A ping; the peer answers with a pong carrying the same payload."""

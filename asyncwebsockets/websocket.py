@@ -19,6 +19,7 @@ import anyio
 from anyio.abc import SocketAttribute
 from wsproto.events import Event, Message, Request
 
+from ._frame_writer_py import FrameParts
 from .connection import Connection, ConnectionState
 from .exceptions import ConnectionClosed
 from .options import Settings
@@ -60,7 +61,7 @@ class Websocket:
     ) -> None:
         self._transport = transport
         # The asyncio transport writes without a coroutine when it can.
-        self._write_now: Callable[[bytes, bool], bool] | None = getattr(transport, "write_now", None)
+        self._write_now: Callable[[FrameParts, bool], bool] | None = getattr(transport, "write_now", None)
         self._conn = connection
         self._close_timeout = settings.close_timeout
         self._logger = logger
@@ -302,7 +303,7 @@ class Websocket:
         """Send an unsolicited pong, a one-way heartbeat."""
         await self._write(self._conn.send_pong(payload))
 
-    async def _write(self, data: bytes, more: bool = False) -> None:
+    async def _write(self, data: FrameParts, more: bool = False) -> None:
         """Write whole frames; a transport that is gone makes it ConnectionClosed."""
         if self._receiver.done:
             raise self._lost()

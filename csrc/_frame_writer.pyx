@@ -23,6 +23,9 @@ from protocol cimport OP_CLOSE, RSV_ALL
 aws_mask_kernel_name()
 
 DEF MASK_POOL_SIZE = 4096
+# From this size on, frame_parts() leaves an unmasked bytes payload where it
+# is: copying it into the frame costs more than writing two pieces.
+DEF SEPARATE_PAYLOAD = 65536
 
 
 cdef class FrameWriter:
@@ -90,6 +93,30 @@ cdef class FrameWriter:
         finally:
             if own_view:
                 PyBuffer_Release(&view)
+
+    def frame_parts(self, int opcode, payload, bint fin=True, int rsv=0):
+        """One frame: as :meth:`frame` builds it, or as its header and the payload itself.
+
+        The second, a tuple, for an unmasked ``bytes`` payload of 64 KiB or
+        more: written one after the other, the two pieces are the frame,
+        and the payload is not copied.  A masked payload is copied while
+        it is masked anyway, and a mutable one could change before a
+        transport has written it.
+        """
+        cdef bytes header
+        cdef unsigned char *dst
+        cdef unsigned long long length
+        cdef int i
+        if self._mask or type(payload) is not bytes or len(payload) < SEPARATE_PAYLOAD:
+            return self.frame(opcode, payload, fin, rsv)
+        length = len(payload)
+        header = PyBytes_FromStringAndSize(NULL, 10)
+        dst = <unsigned char *>PyBytes_AS_STRING(header)
+        dst[0] = (0x80 if fin else 0) | (rsv & RSV_ALL) | (opcode & 0x0F)
+        dst[1] = 127
+        for i in range(8):
+            dst[2 + i] = <unsigned char>(length >> (56 - 8 * i))
+        return header, payload
 
     def close(self, code=1000, str reason=""):
         """Serialize a close frame; ``code=None`` sends one with no payload.

@@ -9,6 +9,7 @@ takes over the asyncio transport under an anyio stream handed to it.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import anyio
@@ -270,3 +271,12 @@ async def test_waiting_to_write_on_a_lost_connection_fails_at_once() -> None:
     transport.connection_lost(None)
     with anyio.fail_after(1), pytest.raises(anyio.BrokenResourceError):
         await transport.drain()
+
+
+@pytest.mark.parametrize("sent", [0, 1, 9, 10, 11, 70009])
+def test_trio_send_rest_of_a_frame_in_two_pieces(sent: int) -> None:
+    # What the trio transport sends after a partial sendmsg() or send():
+    # the rest of the frame, whichever piece the cut fell in.
+    header, payload = bytes(range(10)), os.urandom(70000)
+    assert bytes(trio_transport._rest((header, payload), sent)) == (header + payload)[sent:]
+    assert bytes(trio_transport._rest(header + payload, sent)) == (header + payload)[sent:]

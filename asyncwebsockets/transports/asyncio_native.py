@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, cast
@@ -31,6 +32,7 @@ import anyio
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSAttribute
 
+from .._frame_writer_py import FrameParts
 from .._wakeup import reading
 from ..connection import ConnectionState
 from .base import Sink
@@ -52,6 +54,17 @@ BURST_GAP = 25e-6
 
 #: Bytes read from the socket at most at a time.
 READ_SIZE = 256 * 1024
+
+#: Whether asyncio's ``writelines`` sends its pieces with one ``sendmsg``
+#: (Python 3.12 on); before, it joins them into one ``bytes`` first.
+WRITELINES_GATHERS = sys.version_info >= (3, 12)
+
+#: Without a gathering ``writelines``, a frame whose payload is at least
+#: this large is written as two pieces, header then payload; a smaller one
+#: is joined first.  The header alone makes a TCP segment of its own, which
+#: wakes the peer once more: next to copying a payload this large, that
+#: costs little.
+SEPARATE_WRITES = 256 * 1024
 
 #: Seconds a closing transport may take to flush to a peer that does not
 #: read, before it is dropped.
@@ -409,12 +422,12 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         if self._transport is not None and not self._transport.is_closing():
             self._transport.set_write_buffer_limits(high=high, low=low)
 
-    async def send(self, data: bytes, more: bool = False) -> None:
+    async def send(self, data: FrameParts, more: bool = False) -> None:
         """Write ``data`` (see :meth:`write_now`), then wait while the peer is not reading."""
         if self.write_now(data, more):
             await self.drain()
 
-    def write_now(self, data: bytes, more: bool = False) -> bool:
+    def write_now(self, data: FrameParts, more: bool = False) -> bool:
         """Write ``data``; with ``more``, it may wait a moment for company.
 
         Returns whether the caller should wait for :meth:`drain`: a sender
@@ -429,10 +442,26 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         goes out in one write with the next ones, at the latest when
         :data:`CORK_LIMIT` is reached, the transport closes, or the event
         loop runs (which it does as soon as the sender waits for anything).
+
+        A large frame given as header and payload goes out at once, behind
+        anything held back, its payload not copied: with ``writelines``
+        where that gathers the pieces into one system call, else as two
+        writes where the payload is large enough (see
+        :data:`SEPARATE_WRITES`).
         """
         transport = self._transport
         if self._closed or transport.is_closing():
             raise anyio.BrokenResourceError
+        if isinstance(data, tuple):
+            self._flush()
+            if WRITELINES_GATHERS:
+                transport.writelines(data)
+            elif len(data[1]) < SEPARATE_WRITES:
+                transport.write(b"".join(data))
+            else:
+                transport.write(data[0])
+                transport.write(data[1])
+            return self._writing_paused
         now = self._loop.time()
         burst = now - self._last_send < BURST_GAP
         self._last_send = now

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import anyio
 
+from .._frame_writer_py import FrameParts
 from ..connection import Connection
 
 __all__ = ["Transport", "Sink", "TRANSPORT_ERRORS", "RECEIVE_SIZE"]
@@ -76,8 +77,12 @@ class Transport(Protocol):
     async def receive(self) -> bytes:
         """The next bytes from the peer (handshake only); ``b""`` once the connection ended."""
 
-    async def send(self, data: bytes, more: bool = False) -> None:
+    async def send(self, data: FrameParts, more: bool = False) -> None:
         """Write all of ``data``, waiting while the peer is not reading.
+
+        ``data`` is one or more whole frames, or a large frame as its header
+        and payload (``FrameWriter.frame_parts``), which go out as one: the
+        payload is written without being copied where the transport can.
 
         ``more=True`` says more frames follow at once, so a transport may
         hold ``data`` back briefly to write them together; it must still

@@ -21,12 +21,13 @@ import socket
 import weakref
 from collections import deque
 from time import monotonic as _monotonic
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.lowlevel
 from anyio.abc import ByteStream, SocketAttribute
 
+from .._frame_writer_py import FrameParts
 from .._wakeup import Wakeup, new_wakeup, on_trio, spawn_detached
 from ..connection import ConnectionState
 from .base import RECEIVE_SIZE, TRANSPORT_ERRORS, Sink
@@ -495,18 +496,23 @@ class StreamTransport:
 
     # -- writing -------------------------------------------------------------
 
-    async def send(self, data: bytes, more: bool = False) -> None:
+    async def send(self, data: FrameParts, more: bool = False) -> None:
+        if isinstance(data, tuple):
+            # One write, so that a cancelled send cannot part header and payload.
+            data = b"".join(data)
         async with self._lock:
             await self._send_locked(data)
 
-    async def _send_locked(self, data: bytes) -> None:
+    async def _send_locked(self, data: bytes | memoryview) -> None:
         if self._closed:
             raise anyio.ClosedResourceError
         # A send already cancelled goes no further: nothing is written, and
         # the connection is left as it was.
         await anyio.lowlevel.checkpoint_if_cancelled()
         try:
-            await self._stream.send(data)
+            # anyio's and trio's streams write any bytes-like object (a
+            # memoryview is the rest of a large payload, not copied).
+            await self._stream.send(cast(bytes, data))
         except TRANSPORT_ERRORS:
             raise
         except BaseException:

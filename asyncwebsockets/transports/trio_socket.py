@@ -25,6 +25,7 @@ from typing import Any
 from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.tls import TLSAttribute
 
+from .._frame_writer_py import FrameParts
 from .._wakeup import on_trio
 from .base import RECEIVE_SIZE
 from .stream import StreamTransport
@@ -129,7 +130,7 @@ class TrioSocketTransport(StreamTransport):
             return sock.recv(RECEIVE_SIZE)
         return rest[: sock.recv_into(rest)]
 
-    async def send(self, data: bytes, more: bool = False) -> None:
+    async def send(self, data: FrameParts, more: bool = False) -> None:
         await self._checkpoint_if_cancelled()
         lock = self._lock
         sent = 0
@@ -137,26 +138,39 @@ class TrioSocketTransport(StreamTransport):
             # Nobody else is sending, and nothing waits before the socket
             # has the frame: the lock is only needed for a rest that does not fit.
             try:
-                sent = self._sock.send(data)
+                if isinstance(data, tuple):
+                    # A large frame as header and payload: one system call,
+                    # and the payload is not copied.
+                    sent = self._sock.sendmsg(data)
+                    if sent == len(data[0]) + len(data[1]):
+                        await self._maybe_yield()
+                        return
+                else:
+                    sent = self._sock.send(data)
+                    if sent == len(data):
+                        await self._maybe_yield()
+                        return
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError:
                 sent = -1
-            if sent == len(data):
-                await self._maybe_yield()
-                return
         async with lock:
             # A free lock is taken without waiting, so nothing can come
             # between the part sent above and the rest.
-            if sent <= 0:
-                # Nothing went (or the connection is broken: let the
-                # stream raise its own error).
-                await self._send_locked(data)
-            else:
-                await self._send_locked(data[sent:])
+            await self._send_locked(_rest(data, max(sent, 0)))
 
     async def _maybe_yield(self) -> None:
         self._operations += 1
         if self._operations >= YIELD_EVERY:
             self._operations = 0
             await self._yield()
+
+
+def _rest(data: FrameParts, sent: int) -> bytes | memoryview:
+    """What is left of ``data`` after its first ``sent`` bytes (fewer than all) went out."""
+    if not isinstance(data, tuple):
+        return data[sent:] if sent else data
+    header, payload = data
+    if sent < len(header):
+        return header[sent:] + payload
+    return memoryview(payload)[sent - len(header) :]
