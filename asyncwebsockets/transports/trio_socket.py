@@ -8,9 +8,9 @@ when it would block do we wait, straight on trio's I/O manager. Reads stop
 trying first once a try finds nothing, until a read fills its buffer: when
 messages come one at a time, the try would fail every time. The rest of a
 large frame is read straight into its payload, in one read where the socket
-has it all. A cancellation
-check precedes every operation, and every 64 operations we yield to the
-scheduler anyway, so other tasks are never starved.
+has it all. A cancellation check precedes every operation, and every 64
+operations we yield to the scheduler anyway, so other tasks are never
+starved.
 
 Used only where it is safe: a plain TCP anyio stream on trio, which keeps
 no buffer of its own (TLS streams do, so they are left alone).
@@ -156,7 +156,9 @@ class TrioSocketTransport(StreamTransport):
                 sent = -1
         async with lock:
             # A free lock is taken without waiting, so nothing can come
-            # between the part sent above and the rest.
+            # between the part sent above and the rest.  When nothing went
+            # (or the connection is broken, which the stream then reports
+            # itself), the rest is all of it.
             await self._send_locked(_rest(data, max(sent, 0)))
 
     async def _maybe_yield(self) -> None:
