@@ -1145,12 +1145,19 @@ async def test_on_uvloop(codec: SimpleNamespace) -> None:
     """The native transport also runs on uvloop, whose transports are not asyncio's classes."""
     pytest.importorskip("uvloop", reason="uvloop is a test dependency on Linux and macOS")
 
+    # Large messages too: read into place, and (from the server) written
+    # as header and payload with uvloop's writelines.
+    large = [os.urandom(300_000), "é" * 600_000, os.urandom(70_000)]
+
     async def exchange() -> Any:
         async with anyio.create_task_group() as tg:
-            server = await start(tg)
-            async with open_websocket(server.url) as ws:
+            server = await start(tg, max_message_size=2 << 20)
+            async with open_websocket(server.url, max_message_size=2 << 20) as ws:
                 await ws.send("over uvloop")
                 reply = (await ws.receive()).data
+                for message in large:
+                    await ws.send(message)
+                    assert (await ws.receive()).data == message
             tg.cancel_scope.cancel()
         return reply
 

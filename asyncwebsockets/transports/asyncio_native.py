@@ -55,13 +55,9 @@ BURST_GAP = 25e-6
 #: Bytes read from the socket at most at a time.
 READ_SIZE = 256 * 1024
 
-#: Whether asyncio's ``writelines`` sends its pieces with one ``sendmsg``
-#: (Python 3.12 on); before, it joins them into one ``bytes`` first.
-WRITELINES_GATHERS = sys.version_info >= (3, 12)
-
-#: Without a gathering ``writelines``, a frame whose payload is at least
-#: this large is written as two pieces, header then payload; a smaller one
-#: is joined first.  The header alone makes a TCP segment of its own, which
+#: Where ``writelines`` joins its pieces (see :func:`_gathers`), a frame
+#: whose payload is at least this large is written as two pieces, header
+#: then payload; a smaller one is joined first.  The header alone makes a TCP segment of its own, which
 #: wakes the peer once more: next to copying a payload this large, that
 #: costs little.
 SEPARATE_WRITES = 256 * 1024
@@ -123,6 +119,8 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         self._flush_handle: asyncio.Handle | None = None
         self._last_send = 0.0
         self._write_limits = (256 * 1024, 64 * 1024)
+        # Whether the transport's writelines() sends a frame's pieces as they are.
+        self._gathers = False
         # The end: closed (or aborted) by us, closing sequence begun, lost.
         self._closed = False
         self._closing = False
@@ -148,6 +146,7 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         # Asked for now, while the socket is open: uvloop raises instead of
         # answering once its transport is closed, and a peer that resets
         # right after connecting closes it before anyone asks.
+        self._gathers = _gathers(transport)
         self._peername = _info(transport, "peername")
         self._sockname = _info(transport, "sockname")
         sock = _info(transport, "socket")
@@ -445,16 +444,15 @@ class AsyncioTransport(asyncio.BufferedProtocol):
 
         A large frame given as header and payload goes out at once, behind
         anything held back, its payload not copied: with ``writelines``
-        where that gathers the pieces into one system call, else as two
-        writes where the payload is large enough (see
-        :data:`SEPARATE_WRITES`).
+        where that takes the pieces as they are, else as two writes where
+        the payload is large enough (see :data:`SEPARATE_WRITES`).
         """
         transport = self._transport
         if self._closed or transport.is_closing():
             raise anyio.BrokenResourceError
         if isinstance(data, tuple):
             self._flush()
-            if WRITELINES_GATHERS:
+            if self._gathers:
                 transport.writelines(data)
             elif len(data[1]) < SEPARATE_WRITES:
                 transport.write(b"".join(data))
@@ -571,6 +569,16 @@ class AsyncioTransport(asyncio.BufferedProtocol):
         if attribute is TLSAttribute.ssl_object:
             return _info(self._transport, "ssl_object", default)
         return default
+
+
+def _gathers(transport: asyncio.BaseTransport) -> bool:
+    """Whether ``transport.writelines`` hands its pieces on as they are.
+
+    asyncio's socket transport joins them into one ``bytes`` before Python
+    3.12, and sends them with one ``sendmsg`` from then on; its TLS
+    transport, and uvloop's transports, take them as they are.
+    """
+    return sys.version_info >= (3, 12) or type(transport).__module__ != "asyncio.selector_events"
 
 
 def _info(transport: asyncio.BaseTransport, name: str, default: Any = None) -> Any:
