@@ -503,16 +503,18 @@ class StreamTransport:
         async with self._lock:
             await self._send_locked(data)
 
-    async def _send_locked(self, data: bytes | memoryview) -> None:
+    async def _send_locked(self, *pieces: bytes | memoryview) -> None:
+        """Write ``pieces``, one after the other, as one frame (or the rest of one)."""
         if self._closed:
             raise anyio.ClosedResourceError
         # A send already cancelled goes no further: nothing is written, and
         # the connection is left as it was.
         await anyio.lowlevel.checkpoint_if_cancelled()
         try:
-            # anyio's and trio's streams write any bytes-like object (a
-            # memoryview is the rest of a large payload, not copied).
-            await self._stream.send(cast(bytes, data))
+            for piece in pieces:
+                # anyio's and trio's streams write any bytes-like object (a
+                # memoryview is what is left of a frame, not copied).
+                await self._stream.send(cast(bytes, piece))
         except TRANSPORT_ERRORS:
             raise
         except BaseException:

@@ -159,7 +159,7 @@ class TrioSocketTransport(StreamTransport):
             # between the part sent above and the rest.  When nothing went
             # (or the connection is broken, which the stream then reports
             # itself), the rest is all of it.
-            await self._send_locked(_rest(data, max(sent, 0)))
+            await self._send_locked(*_rest(data, max(sent, 0)))
 
     async def _maybe_yield(self) -> None:
         self._operations += 1
@@ -168,11 +168,14 @@ class TrioSocketTransport(StreamTransport):
             await self._yield()
 
 
-def _rest(data: FrameParts, sent: int) -> bytes | memoryview:
-    """What is left of ``data`` after its first ``sent`` bytes (fewer than all) went out."""
+def _rest(data: FrameParts, sent: int) -> tuple[bytes | memoryview, ...]:
+    """The pieces of ``data`` left after its first ``sent`` bytes (fewer than all) went out.
+
+    Views where a piece was cut, so that nothing is copied.
+    """
     if not isinstance(data, tuple):
-        return data[sent:] if sent else data
+        return (memoryview(data)[sent:] if sent else data,)
     header, payload = data
     if sent < len(header):
-        return header[sent:] + payload
-    return memoryview(payload)[sent - len(header) :]
+        return (memoryview(header)[sent:], payload)
+    return (memoryview(payload)[sent - len(header) :],)
