@@ -25,6 +25,17 @@ _MASK_POOL_SIZE = 4096
 _SEPARATE_PAYLOAD = 65536
 
 
+def _header(opcode: int, fin: bool, rsv: int, length: int, mask: bool) -> bytes:
+    """A frame's header up to its masking key (which, if any, is the caller's)."""
+    first = (0x80 if fin else 0) | (rsv & (RSV1 | RSV2 | RSV3)) | (opcode & 0x0F)
+    mask_bit = 0x80 if mask else 0
+    if length < 126:
+        return bytes((first, mask_bit | length))
+    if length < 65536:
+        return bytes((first, mask_bit | 126)) + length.to_bytes(2, "big")
+    return bytes((first, mask_bit | 127)) + length.to_bytes(8, "big")
+
+
 class FrameWriter:
     """Builds the frames we send: header and (masked) payload in one buffer.
 
@@ -50,15 +61,7 @@ class FrameWriter:
 
     def frame(self, opcode: int, payload: Buffer, fin: bool = True, rsv: int = 0) -> bytes:
         """Serialize one frame."""
-        length = len(payload)
-        first = (0x80 if fin else 0) | (rsv & (RSV1 | RSV2 | RSV3)) | (opcode & 0x0F)
-        mask_bit = 0x80 if self._mask else 0
-        if length < 126:
-            header = bytes((first, mask_bit | length))
-        elif length < 65536:
-            header = bytes((first, mask_bit | 126)) + length.to_bytes(2, "big")
-        else:
-            header = bytes((first, mask_bit | 127)) + length.to_bytes(8, "big")
+        header = _header(opcode, fin, rsv, len(payload), self._mask)
         if self._mask:
             key = self._next_key()
             return header + key + apply_mask(payload, key)
@@ -75,8 +78,7 @@ class FrameWriter:
         """
         if self._mask or type(payload) is not bytes or len(payload) < _SEPARATE_PAYLOAD:
             return self.frame(opcode, payload, fin, rsv)
-        first = (0x80 if fin else 0) | (rsv & (RSV1 | RSV2 | RSV3)) | (opcode & 0x0F)
-        return bytes((first, 127)) + len(payload).to_bytes(8, "big"), payload
+        return _header(opcode, fin, rsv, len(payload), False), payload
 
     def close(self, code: int | None = 1000, reason: str = "") -> bytes:
         """Serialize a close frame; ``code=None`` sends one with no payload.

@@ -28,6 +28,28 @@ DEF MASK_POOL_SIZE = 4096
 DEF SEPARATE_PAYLOAD = 65536
 
 
+cdef inline Py_ssize_t _header_size(Py_ssize_t length, bint mask) noexcept:
+    return (2 if length < 126 else (4 if length < 65536 else 10)) + (4 if mask else 0)
+
+
+cdef inline void _put_header(unsigned char *dst, int opcode, bint fin, int rsv, Py_ssize_t length, bint mask) noexcept:
+    """The header's first two bytes and extended length at ``dst`` (the key, if any, is the caller's)."""
+    cdef int i
+    dst[0] = (0x80 if fin else 0) | (rsv & RSV_ALL) | (opcode & 0x0F)
+    if length < 126:
+        dst[1] = <unsigned char>length
+    elif length < 65536:
+        dst[1] = 126
+        dst[2] = <unsigned char>(length >> 8)
+        dst[3] = <unsigned char>length
+    else:
+        dst[1] = 127
+        for i in range(8):
+            dst[2 + i] = <unsigned char>((<unsigned long long>length) >> (56 - 8 * i))
+    if mask:
+        dst[1] |= 0x80
+
+
 cdef class FrameWriter:
     """Builds the frames we send: header and (masked) payload in one buffer.
 
@@ -63,27 +85,13 @@ cdef class FrameWriter:
         cdef bytes out
         cdef unsigned char *dst
         cdef const unsigned char *key
-        cdef int i
         cdef bint own_view = get_bytes(payload, &view, &src, &length)
         try:
-            header = 2 if length < 126 else (4 if length < 65536 else 10)
-            if self._mask:
-                header += 4
+            header = _header_size(length, self._mask)
             out = PyBytes_FromStringAndSize(NULL, header + length)
             dst = <unsigned char *>PyBytes_AS_STRING(out)
-            dst[0] = (0x80 if fin else 0) | (rsv & RSV_ALL) | (opcode & 0x0F)
-            if length < 126:
-                dst[1] = <unsigned char>length
-            elif length < 65536:
-                dst[1] = 126
-                dst[2] = <unsigned char>(length >> 8)
-                dst[3] = <unsigned char>length
-            else:
-                dst[1] = 127
-                for i in range(8):
-                    dst[2 + i] = <unsigned char>((<unsigned long long>length) >> (56 - 8 * i))
+            _put_header(dst, opcode, fin, rsv, length, self._mask)
             if self._mask:
-                dst[1] |= 0x80
                 key = self._next_key()
                 memcpy(dst + header - 4, key, 4)
                 mask_into(src, dst + header, <size_t>length, key, 0)
@@ -104,18 +112,12 @@ cdef class FrameWriter:
         transport has written it.
         """
         cdef bytes header
-        cdef unsigned char *dst
-        cdef unsigned long long length
-        cdef int i
+        cdef Py_ssize_t length
         if self._mask or type(payload) is not bytes or len(payload) < SEPARATE_PAYLOAD:
             return self.frame(opcode, payload, fin, rsv)
         length = len(payload)
-        header = PyBytes_FromStringAndSize(NULL, 10)
-        dst = <unsigned char *>PyBytes_AS_STRING(header)
-        dst[0] = (0x80 if fin else 0) | (rsv & RSV_ALL) | (opcode & 0x0F)
-        dst[1] = 127
-        for i in range(8):
-            dst[2 + i] = <unsigned char>(length >> (56 - 8 * i))
+        header = PyBytes_FromStringAndSize(NULL, _header_size(length, False))
+        _put_header(<unsigned char *>PyBytes_AS_STRING(header), opcode, fin, rsv, length, False)
         return header, payload
 
     def close(self, code=1000, str reason=""):

@@ -497,14 +497,18 @@ class StreamTransport:
     # -- writing -------------------------------------------------------------
 
     async def send(self, data: FrameParts, more: bool = False) -> None:
-        if isinstance(data, tuple):
-            # One write, so that a cancelled send cannot part header and payload.
-            data = b"".join(data)
         async with self._lock:
-            await self._send_locked(data)
+            if isinstance(data, tuple):
+                await self._send_locked(*data)
+            else:
+                await self._send_locked(data)
 
     async def _send_locked(self, *pieces: bytes | memoryview) -> None:
-        """Write ``pieces``, one after the other, as one frame (or the rest of one)."""
+        """Write ``pieces``, one after the other, as one frame (or the rest of one).
+
+        A cancellation between two pieces is one in the middle of the frame:
+        it drops the connection, as below.
+        """
         if self._closed:
             raise anyio.ClosedResourceError
         # A send already cancelled goes no further: nothing is written, and

@@ -142,18 +142,18 @@ class TrioSocketTransport(StreamTransport):
                     # A large frame as header and payload: one system call,
                     # and the payload is not copied.
                     sent = self._sock.sendmsg(data)
-                    if sent == len(data[0]) + len(data[1]):
-                        await self._maybe_yield()
-                        return
+                    size = len(data[0]) + len(data[1])
                 else:
                     sent = self._sock.send(data)
-                    if sent == len(data):
-                        await self._maybe_yield()
-                        return
+                    size = len(data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError:
                 sent = -1
+            else:
+                if sent == size:
+                    await self._maybe_yield()
+                    return
         async with lock:
             # A free lock is taken without waiting, so nothing can come
             # between the part sent above and the rest.  When nothing went
