@@ -17,7 +17,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).parent
-MODULES = ["_mask", "_utf8", "_frames", "_frame_writer"]
+MODULES = ["_mask", "_utf8", "_messages", "_frames", "_frame_writer"]
 
 
 def _flag(name: str) -> bool:

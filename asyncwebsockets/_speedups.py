@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from . import _frame_writer_py, _frames_py, _mask_py, _utf8_py
+from . import _frame_writer_py, _frames_py, _mask_py, _messages_py, _utf8_py
 
 PURE: dict[str, ModuleType] = {
     "mask": _mask_py,
     "utf8": _utf8_py,
+    "messages": _messages_py,
     "frames": _frames_py,
     "frame_writer": _frame_writer_py,
 }
@@ -25,10 +26,10 @@ def _load_compiled() -> dict[str, ModuleType] | None:
     if os.environ.get("ASYNCWEBSOCKETS_NO_EXTENSIONS", "") not in ("", "0"):
         return None
     try:
-        from . import _frame_writer, _frames, _mask, _utf8  # type: ignore[attr-defined,unused-ignore]
+        from . import _frame_writer, _frames, _mask, _messages, _utf8  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return None
-    return {"mask": _mask, "utf8": _utf8, "frames": _frames, "frame_writer": _frame_writer}
+    return {"mask": _mask, "utf8": _utf8, "messages": _messages, "frames": _frames, "frame_writer": _frame_writer}
 
 
 COMPILED = _load_compiled()

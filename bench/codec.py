@@ -373,7 +373,7 @@ def main() -> None:
     parser.add_argument("--markdown", help="write the tables as Markdown here")
     args = parser.parse_args()
     rounds, budget = (1, 0.2) if args.quick else (5, 0.3)
-    kernel = _speedups.COMPILED["mask"].kernel_name() if _speedups.COMPILED else "none"
+    kernel = _speedups.COMPILED["mask"].kernel_name() if _speedups.COMPILED else "python"
     print(f"compiled codec: {_speedups.SPEEDUPS} (mask kernel: {kernel}); python {sys.version.split()[0]}")
     sizes = [6, 125, 1024, 16384, 65536, 1 << 20, 16 << 20]
     mask = bench_mask(sizes, rounds, budget)

@@ -3,7 +3,8 @@
 
 :class:`FrameReader` turns the bytes one peer sends into wsproto events,
 enforcing RFC 6455 section 5 as it goes (what we send is framed by
-``_frame_writer``).  It mirrors the pure-Python twin method for method, with
+``_frame_writer``); the payloads of data frames become messages in
+``_messages``.  It mirrors the pure-Python twin method for method, with
 the same checks in the same order and the same error texts; the tests
 compare the two on random input.
 
@@ -19,28 +20,20 @@ transport read the rest of such a frame into its payload itself, so that
 those bytes are not copied at all (a masked payload is unmasked in place).
 """
 
-import codecs
-import os
-
 from cpython.buffer cimport PyBuffer_FillInfo, PyBuffer_Release
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from cpython.object cimport PyObject, PyObject_GenericSetAttr, PyTypeObject
-from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memcpy, memmove
 
-from wsproto.events import BytesMessage, Ping, Pong, TextMessage
+from wsproto.events import Ping, Pong
 
-from asyncwebsockets._fragment import Fragment
 from asyncwebsockets.exceptions import ProtocolError
 from asyncwebsockets.protocol import parse_close
 
+from asyncwebsockets._messages cimport MessageAssembler
 from buffers cimport get_bytes
 from mask cimport aws_mask_kernel_name, mask_into
 from protocol cimport (
-    CLOSE_INVALID_DATA,
-    CLOSE_MESSAGE_TOO_BIG,
     CLOSE_PROTOCOL_ERROR,
     MAX_CONTROL_PAYLOAD,
     OP_BINARY,
@@ -48,19 +41,14 @@ from protocol cimport (
     OP_CONTINUATION,
     OP_PING,
     OP_PONG,
-    OP_TEXT,
     RSV1,
     RSV_ALL,
 )
-from utf8_dfa cimport utf8_feed, utf8_reset, utf8_state
 
 # Each module has its own copy of the kernel choice in mask_kernels.h;
 # probe the CPU during the import, as _mask.pyx does, so no two threads
 # ever race to fill it in.
 aws_mask_kernel_name()
-
-cdef extern from "Python.h":
-    PyTypeObject PyBaseObject_Type
 
 # The reader's buffer shrinks back to this after holding a large frame.
 DEF IDLE_BUFFER = 16384
@@ -76,25 +64,6 @@ DEF DIRECT_PAYLOAD_MAX = 64 * 1024 * 1024
 # it is still to come: for less, the extra read that stops at its end costs
 # more than copying it out of a read that also brings what follows.
 DEF RECEIVE_BUFFER_MIN = 65536
-
-cdef object _EMPTY_ARGS = ()
-cdef object _DATA = "data"
-cdef object _FRAME_FINISHED = "frame_finished"
-cdef object _MESSAGE_FINISHED = "message_finished"
-cdef object _TextMessage = TextMessage
-cdef object _BytesMessage = BytesMessage
-
-
-cdef inline object _message(object cls, object data):
-    # Frozen-dataclass __init__ pays for a Python-level call and three
-    # object.__setattr__ lookups; this is object.__new__ plus the three
-    # stores, which is what that __init__ ends up doing.
-    cdef object event = PyBaseObject_Type.tp_new(cls, <PyObject *>_EMPTY_ARGS, NULL)
-    PyObject_GenericSetAttr(event, _DATA, data)
-    PyObject_GenericSetAttr(event, _FRAME_FINISHED, True)
-    PyObject_GenericSetAttr(event, _MESSAGE_FINISHED, True)
-    return event
-
 
 cdef class _PayloadRest:
     """The part of a large frame's payload that has not arrived yet, as writable memory.
@@ -131,8 +100,7 @@ cdef class FrameReader:
     :meth:`stream_message` turns reassembly off for one message: the one in
     progress, or else the next.  Its frames then come out as
     :class:`~asyncwebsockets._fragment.Fragment` events as they arrive, and
-    reassembly resumes after its last frame.  The switch is made by turning
-    ``reassemble`` off, so the reassembling path never looks for it.
+    reassembly resumes after its last frame.
 
     With an ``inflater`` (permessage-deflate was negotiated), a data frame
     with RSV1 set starts a compressed message, whose frames are decompressed
@@ -149,16 +117,8 @@ cdef class FrameReader:
     cdef Py_ssize_t _end
     cdef Py_ssize_t _capacity
     cdef bint _expect_masked
-    cdef long long _max_size        # -1: no limit
-    cdef bint _reassemble
     cdef int _allowed_rsv
-    # The message being reassembled: its opcode (0 when none), its
-    # fragments so far, joined as they come, and their total size.
-    cdef int _message_opcode
-    cdef bytearray _message
-    cdef Py_ssize_t _message_size
-    cdef utf8_state _utf8
-    cdef object _decoder
+    cdef MessageAssembler _messages
     cdef bint _finished
     # A large frame being read straight into its payload (see
     # DIRECT_PAYLOAD): the payload (None when there is none), how much of
@@ -170,12 +130,6 @@ cdef class FrameReader:
     cdef unsigned char _direct_b0
     cdef bint _direct_masked
     cdef unsigned char _direct_key[4]
-    cdef object _inflater
-    # Whether the message being received is compressed (RFC 7692
-    # section 6: only its first frame carries RSV1).
-    cdef bint _compressed
-    # Whether reassembly is off for one message only (stream_message).
-    cdef bint _stream_once
 
     def __cinit__(self):
         self._buf = NULL
@@ -185,25 +139,14 @@ cdef class FrameReader:
 
     def __init__(self, *, bint expect_masked, max_message_size=1 << 20,
                  bint reassemble=True, int allowed_rsv=0, inflater=None):
-        if max_message_size is not None and max_message_size < 0:
-            raise ValueError("max_message_size must be >= 0 or None")
+        self._messages = MessageAssembler(max_message_size, reassemble, inflater)
         self._expect_masked = expect_masked
-        self._max_size = -1 if max_message_size is None else min(max_message_size, (1 << 62))
-        self._reassemble = reassemble
         self._allowed_rsv = allowed_rsv & RSV_ALL
         if inflater is not None:
             self._allowed_rsv |= RSV1
-        self._message_opcode = 0
-        self._message = bytearray()
-        self._message_size = 0
-        utf8_reset(&self._utf8)
-        self._decoder = None
         self._finished = False
         self._direct = None
         self._direct_have = 0
-        self._inflater = inflater
-        self._compressed = False
-        self._stream_once = False
 
     def __dealloc__(self):
         PyMem_Free(self._buf)
@@ -214,7 +157,7 @@ cdef class FrameReader:
         cdef Py_ssize_t direct = 0
         if self._direct is not None:
             direct = self._direct_header + self._direct_have
-        return (self._end - self._start) + self._message_size + direct
+        return (self._end - self._start) + self._messages.size + direct
 
     def receive_buffer(self):
         """Where the next bytes from the peer may be read to, or None for anywhere.
@@ -243,44 +186,20 @@ cdef class FrameReader:
     @property
     def streaming(self):
         """True from :meth:`stream_message` until the last frame of that message is parsed."""
-        return self._stream_once
+        return self._messages.streaming
 
     def stream_message(self):
         """Deliver the message in progress, or else the next one, frame by frame.
 
-        Each of its data frames then comes out of :meth:`feed` as a
-        :class:`~asyncwebsockets._fragment.Fragment`, and after its last
-        one the reader reassembles again.  Returns what of a message in
-        progress was already received, as its first fragment (text whose
-        last character is incomplete keeps those bytes for the next one),
-        or None when no message is in progress.  ``max_message_size``
-        applies to each of its frames from then on, since no more than one
-        frame of it is held.
+        Returns what of that message was already received, as a
+        :class:`~asyncwebsockets._fragment.Fragment`, or None; see
+        :meth:`MessageAssembler.stream_message`.
         """
-        cdef bytes data
-        if self._stream_once or not self._reassemble:
-            raise RuntimeError("the reader is already delivering frames as they come")
-        self._reassemble = False
-        self._stream_once = True
-        if not self._message_opcode:
-            return None
-        data = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(self._message), self._message_size)
-        self._message = bytearray()
-        self._message_size = 0
-        if self._message_opcode == OP_TEXT:
-            # The validator has seen these bytes; the decoder keeps a
-            # trailing incomplete character for the next frame.
-            self._decoder = codecs.getincrementaldecoder("utf-8")()
-            return Fragment(self._decoder.decode(data, False), False)
-        return Fragment(data, False)
+        return self._messages.stream_message()
 
     def cancel_stream(self):
         """Undo :meth:`stream_message` if no frame of that message has come yet; whether it was undone."""
-        if not self._stream_once or self._message_opcode:
-            return False
-        self._stream_once = False
-        self._reassemble = True
-        return True
+        return self._messages.cancel_stream()
 
     def feed(self, data):
         """Take the next bytes from the peer; return the events they complete.
@@ -366,7 +285,7 @@ cdef class FrameReader:
             self._direct = None
             self._direct_have = 0
             # Only data frames get here: control frames are at most 125 bytes.
-            event = self._frame_event(self._direct_b0, payload)
+            event = self._messages.frame_event(self._direct_b0, payload)
             if event is not None:
                 events.append(event)
         return take
@@ -436,7 +355,7 @@ cdef class FrameReader:
                         length = (length << 8) | p[pos + 2 + i]
                     header = 10
             if opcode < OP_CLOSE:
-                self._check_length(length, b0)
+                self._messages.check_length(length, b0)
             if b1 & 0x80:
                 header += 4
             if n - pos < header:
@@ -454,7 +373,7 @@ cdef class FrameReader:
                 memcpy(dst, p + pos + header, <size_t>length)
             pos += header + <Py_ssize_t>length
             if opcode < OP_CLOSE:
-                event = self._frame_event(b0, payload)
+                event = self._messages.frame_event(b0, payload)
                 if event is not None:
                     events.append(event)
             else:
@@ -489,135 +408,13 @@ cdef class FrameReader:
         elif opcode > OP_BINARY:
             raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"unknown opcode {opcode}")
         elif opcode == OP_CONTINUATION:
-            if not self._message_opcode:
+            if not self._messages.opcode:
                 raise ProtocolError(CLOSE_PROTOCOL_ERROR, "continuation frame outside a message")
             if b0 & RSV_ALL:
                 raise ProtocolError(CLOSE_PROTOCOL_ERROR, "reserved bits set on continuation frame")
-        elif self._message_opcode:
+        elif self._messages.opcode:
             raise ProtocolError(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented message")
         return 0
-
-    cdef int _check_length(self, unsigned long long length, unsigned char b0) except -1:
-        """Refuse a data frame by its announced length, before buffering its payload."""
-        cdef unsigned long long size
-        if length >> 63:
-            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "frame length has its top bit set")
-        if self._max_size >= 0:
-            size = length + <unsigned long long>self._message_size if self._reassemble else length
-            if size > <unsigned long long>self._max_size and not self._compressed_frame_fits(length, b0):
-                raise ProtocolError(CLOSE_MESSAGE_TOO_BIG, f"message exceeds {self._max_size} bytes")
-        return 0
-
-    cdef bint _compressed_frame_fits(self, unsigned long long length, unsigned char b0):
-        """Whether a compressed frame may be buffered although the plain rule refuses it.
-
-        A compressed frame's size says nothing about its message's: the
-        frame is bounded alone, and the decompressed message as it is
-        decompressed.  The margin is deflate's framing of incompressible
-        data (5 bytes per stored block of at most 64 KiB, and the flush).
-        """
-        cdef bint compressed = (b0 & RSV1) != 0 if b0 & 0x0F else self._compressed
-        if self._inflater is None:
-            return False
-        return compressed and length <= <unsigned long long>(self._max_size + (self._max_size >> 12) + 64)
-
-    cdef object _data_frame(self, int opcode, int fin, bytes payload):
-        cdef Py_ssize_t size
-        cdef Py_ssize_t old
-        cdef bytes data
-        cdef int message_opcode
-        if not self._reassemble:
-            return self._stream_frame(opcode, fin, payload)
-        if fin and opcode:
-            # The common case: a whole message in one frame.
-            if opcode == OP_TEXT:
-                try:
-                    return _message(_TextMessage, PyUnicode_DecodeUTF8(
-                        PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), NULL))
-                except UnicodeDecodeError:
-                    raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message") from None
-            return _message(_BytesMessage, payload)
-        if opcode:
-            self._message_opcode = opcode
-        size = PyBytes_GET_SIZE(payload)
-        if self._message_opcode == OP_TEXT:
-            if not utf8_feed(&self._utf8, <const unsigned char *>PyBytes_AS_STRING(payload), size) or (
-                fin and self._utf8.need
-            ):
-                raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message")
-        old = PyByteArray_GET_SIZE(self._message)
-        PyByteArray_Resize(self._message, old + size)
-        memcpy(PyByteArray_AS_STRING(self._message) + old, PyBytes_AS_STRING(payload), size)
-        self._message_size += size
-        if not fin:
-            return None
-        data = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(self._message), self._message_size)
-        message_opcode = self._message_opcode
-        self._message = bytearray()
-        self._message_size = 0
-        self._message_opcode = 0
-        if message_opcode == OP_TEXT:
-            utf8_reset(&self._utf8)
-            # Already validated fragment by fragment.
-            return _message(_TextMessage, PyUnicode_DecodeUTF8(
-                PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), NULL))
-        return _message(_BytesMessage, data)
-
-    cdef inline object _frame_event(self, unsigned char b0, bytes payload):
-        """The event a complete data frame makes, if it completes one."""
-        if b0 & RSV1 or self._compressed:
-            return self._inflated_frame(b0 & 0x0F, b0 & 0x80, payload)
-        return self._data_frame(b0 & 0x0F, b0 & 0x80, payload)
-
-    cdef object _inflated_frame(self, int opcode, int fin, bytes payload):
-        """A frame of a compressed message: decompressed, then handled like any other."""
-        if self._inflater is None:
-            # RSV1 was allowed for an extension of the caller's: its
-            # payload is passed on as it is.
-            return self._data_frame(opcode, fin, payload)
-        cdef long long limit
-        if opcode:
-            self._compressed = True
-        if fin:
-            self._compressed = False
-        if self._max_size < 0:
-            limit = -1
-        elif self._reassemble:
-            limit = self._max_size - self._message_size
-        else:
-            limit = self._max_size
-        return self._data_frame(opcode, fin, self._inflater.inflate(payload, bool(fin), limit))
-
-    cdef object _stream_frame(self, int opcode, int fin, bytes payload):
-        """One data frame, delivered without waiting for the rest of its message."""
-        cdef int message_opcode
-        cdef object data
-        if opcode:
-            self._message_opcode = opcode
-            if opcode == OP_TEXT:
-                self._decoder = codecs.getincrementaldecoder("utf-8")()
-        message_opcode = self._message_opcode
-        if fin:
-            self._message_opcode = 0
-        if message_opcode == OP_BINARY:
-            data = payload
-        else:
-            if not utf8_feed(&self._utf8, <const unsigned char *>PyBytes_AS_STRING(payload),
-                             PyBytes_GET_SIZE(payload)) or (fin and self._utf8.need):
-                raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8 in text message")
-            data = self._decoder.decode(payload, bool(fin))
-            if fin:
-                utf8_reset(&self._utf8)
-                self._decoder = None
-        if self._stream_once:
-            if fin:
-                # That message is done: reassemble again from the next one.
-                self._stream_once = False
-                self._reassemble = True
-            return Fragment(data, bool(fin))
-        if message_opcode == OP_BINARY:
-            return BytesMessage(data, True, bool(fin))
-        return TextMessage(data, True, bool(fin))
 
     cdef object _control_frame(self, int opcode, bytes payload):
         if opcode == OP_PING:

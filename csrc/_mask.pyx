@@ -73,5 +73,5 @@ def apply_mask_inplace(buffer, mask, Py_ssize_t offset=0):
 
 
 def kernel_name():
-    """Which masking kernel this CPU runs ("avx2", "sse2" or "words")."""
+    """Which masking kernel this CPU runs ("avx2", "sse2" or "words"; the pure twin says "python")."""
     return aws_mask_kernel_name().decode("ascii")

@@ -106,7 +106,12 @@ def test_sdist_carries_the_c_sources(tmp_path: Path) -> None:
     (sdist,) = tmp_path.glob("*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-    sources = {f"csrc/{path.name}" for path in (ROOT / "csrc").iterdir() if path.suffix in (".pyx", ".pxd", ".h")}
+    sources = {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "csrc").rglob("*")
+        if path.suffix in (".pyx", ".pxd", ".h")
+    }
     assert {"csrc/protocol.pxd", "csrc/mask.pxd", "csrc/buffers.pxd", "csrc/utf8_dfa.pxd"} <= sources
+    assert "csrc/asyncwebsockets/_messages.pxd" in sources
     assert sources <= names, sources - names
     assert not {name for name in names if name.startswith("csrc/") and name.endswith(".c")}

@@ -29,6 +29,25 @@ P = _speedups.PURE
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+def _defined(module: Any) -> dict[str, Any]:
+    """The public classes and functions a module defines (not those it imports)."""
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if not name.startswith("_") and callable(value) and getattr(value, "__module__", None) == module.__name__
+    }
+
+
+@pytest.mark.parametrize("name", sorted(C))
+def test_twins_have_the_same_interface(name: str) -> None:
+    compiled, pure = _defined(C[name]), _defined(P[name])
+    assert compiled.keys() == pure.keys()
+    for attribute, value in pure.items():
+        if isinstance(value, type):
+            public = {n for n in dir(value) if not n.startswith("_")}
+            assert {n for n in dir(compiled[attribute]) if not n.startswith("_")} == public, attribute
+
+
 @SETTINGS
 @given(st.binary(max_size=3000), st.binary(min_size=4, max_size=4), st.integers(0, 7))
 def test_mask(data: bytes, key: bytes, offset: int) -> None:
@@ -153,6 +172,56 @@ def test_frame_reader(
 ) -> None:
     options = dict(expect_masked=expect_masked, max_message_size=max_size, reassemble=reassemble, allowed_rsv=rsv)
     assert _read(C, data, cuts, **options) == _read(P, data, cuts, **options)
+
+
+def _assemble(modules: Any, steps: list[tuple[str, int, bytes]], **options: Any) -> list[Any]:
+    """What a message assembler makes of ``steps``: data frames, and switches to streaming."""
+    assembler = modules["messages"].MessageAssembler(**options)
+    seen: list[Any] = []
+    for action, b0, payload in steps:
+        try:
+            if action == "stream":
+                seen.append(("stream", assembler.stream_message()))
+            elif action == "cancel":
+                seen.append(("cancel", assembler.cancel_stream()))
+            elif (b0 & 0x0F == 0) == (assembler.opcode == 0):
+                # The reader refuses that header (a continuation with nothing
+                # to continue, or a new message inside one) before this.
+                continue
+            else:
+                assembler.check_length(len(payload), b0)
+                seen.append(assembler.frame_event(b0, payload))
+        except (ProtocolError, RuntimeError) as exc:
+            seen.append((type(exc).__name__, str(exc)))
+            break
+        seen.append((assembler.opcode, assembler.size, assembler.streaming))
+    return seen
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(
+                st.just("frame"),
+                st.builds(lambda fin, opcode: fin | opcode, st.sampled_from([0, 0x80]), st.sampled_from([0, 1, 2])),
+                st.one_of(
+                    st.binary(max_size=300),
+                    utf8_text,
+                    st.builds(corrupt, utf8_text, st.integers(0, 500), st.integers(0x80, 0xFF)),
+                ),
+            ),
+            st.tuples(st.sampled_from(["stream", "cancel"]), st.just(0), st.just(b"")),
+        ),
+        max_size=12,
+    ),
+    st.sampled_from([None, 0, 100, 1 << 20]),
+    st.booleans(),
+)
+def test_message_assembler(steps: list[tuple[str, int, bytes]], max_size: int | None, reassemble: bool) -> None:
+    # Fed directly: the switches to streaming land between any two frames.
+    options = dict(max_message_size=max_size, reassemble=reassemble)
+    assert _assemble(C, steps, **options) == _assemble(P, steps, **options)
 
 
 @SETTINGS
