@@ -2,7 +2,8 @@
 
 Server and client run in separate processes on 127.0.0.1, each pinned to
 a CPU of its own where there are two (``ECHO_BENCH_NO_PIN=1``: not). Libraries are
-interleaved round by round; the table shows medians over rounds: messages
+interleaved case by case, in an order that rotates from round to round;
+the table shows medians over rounds: messages
 per second, round-trip p50/p99 (latency mode), and CPU microseconds per
 message on each side.
 
@@ -140,11 +141,21 @@ def bench(
     """results[case][lib] = medians over rounds."""
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for round_no in range(rounds):
-        for lib in libs:
-            proc, port = start_server(lib)
-            try:
-                for size_label, mode, conns in cases:
-                    case = f"{mode}, {conns} conn, {size_label}"
+        # Every library's server runs for the whole round, and each case
+        # runs them one after the other, so that the figures a ratio
+        # compares are taken seconds apart, not minutes: the machine's
+        # speed drifts more than that over a run.  The order rotates from
+        # round to round, so no library always runs first.
+        shift = round_no % len(libs)
+        order = libs[shift:] + libs[:shift]
+        servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+        try:
+            for lib in order:
+                servers[lib] = start_server(lib)
+            for size_label, mode, conns in cases:
+                case = f"{mode}, {conns} conn, {size_label}"
+                for lib in order:
+                    proc, port = servers[lib]
                     result = run_client(lib, port, SIZES[size_label], mode, seconds, conns, proc.pid)
                     if result is not None:
                         raw.setdefault(case, {}).setdefault(lib, []).append(result)
@@ -153,7 +164,8 @@ def bench(
                         + (f"{result['messages'] / result['elapsed']:10,.0f} msgs/s" if result else "failed"),
                         flush=True,
                     )
-            finally:
+        finally:
+            for proc, _ in servers.values():
                 proc.kill()
                 proc.wait()
     results: dict[str, dict[str, dict[str, Any]]] = {}
