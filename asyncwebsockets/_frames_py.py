@@ -143,6 +143,9 @@ class FrameReader:
         if data:
             buf += data
         events: list[Event] = []
+        # Bound once: the loop calls both for every data frame.
+        check_length = self._messages.check_length
+        frame_event = self._messages.frame_event
         pos = 0
         end = len(buf)
         try:
@@ -165,7 +168,7 @@ class FrameReader:
                         length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
                         header = 10
                 if opcode < OP_CLOSE:
-                    self._messages.check_length(length, b0)
+                    check_length(length, b0)
                 if b1 & 0x80:
                     header += 4
                 if end - pos < header + length:
@@ -177,7 +180,7 @@ class FrameReader:
                 else:
                     payload = bytes(buf[start:pos])
                 if opcode < OP_CLOSE:
-                    event = self._messages.frame_event(b0, payload)
+                    event = frame_event(b0, payload)
                     if event is not None:
                         events.append(event)
                 else:
