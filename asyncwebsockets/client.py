@@ -16,7 +16,7 @@ from .connection import Connection, ConnectionType
 from .exceptions import HandshakeError, HandshakeRejected, HandshakeTimeout
 from .handshake import client_handshake
 from .http import Headers, header_list, header_text, subprotocol_list
-from .options import ConnectionOptions, Settings, Unpack, settings_from
+from .options import OTHER_NAMES, ConnectionOptions, Settings, Unpack, settings_from
 from .proxy import connect_through_proxy, proxy_from_environment
 from .redirects import MAX_REDIRECTS, REDIRECT_STATUSES, Redirects, strip_credentials
 from .transports import TRANSPORT_ERRORS, as_transport, asyncio_open
@@ -37,6 +37,11 @@ Address = str | tuple[Any, ...]
 
 #: The ``User-Agent`` header a client sends unless told otherwise.
 USER_AGENT = f"Python/{sys.version_info[0]}.{sys.version_info[1]} asyncwebsockets/{__version__}"
+
+
+#: A client's request headers are ``headers``, as in aiohttp; websockets and
+#: trio-websocket call them otherwise.
+_OTHER_NAMES = {**OTHER_NAMES, "extra_headers": "headers", "additional_headers": "headers"}
 
 
 def _host_header(addr: Address) -> str:
@@ -89,7 +94,7 @@ async def create_websocket(
     returns: pings are answered, keepalive pings sent and the server's
     close answered, whether or not you read.
     """
-    settings = settings_from(options, "create_websocket")
+    settings = settings_from(options, "create_websocket", _OTHER_NAMES)
     uri = parse_uri(url)
     redirects = Redirects(uri, max_redirects)
     if ssl is not None and not isinstance(ssl, (bool, _ssl.SSLContext)):
@@ -232,7 +237,7 @@ async def create_websocket_client(
     own until it closes (on asyncio, a plain TCP stream needs none: its
     servicing runs in the event loop's callbacks).
     """
-    settings = settings_from(options, "create_websocket_client")
+    settings = settings_from(options, "create_websocket_client", _OTHER_NAMES)
     if not isinstance(path, str):
         raise TypeError(f"path is a str, not {type(path).__name__}")
     if not path.startswith("/"):

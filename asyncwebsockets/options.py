@@ -107,13 +107,30 @@ def _marks(limits: Limits) -> tuple[float, float]:
 
 _TIMEOUTS = ("open_timeout", "close_timeout", "ping_interval", "ping_timeout")
 
+#: What other WebSocket libraries (websockets, aiohttp, trio-websocket) call
+#: some of our options: code brought over from them is told the name to use.
+OTHER_NAMES: Mapping[str, str] = {
+    "max_size": "max_message_size",
+    "max_msg_size": "max_message_size",
+    "message_queue_size": "max_queue",
+    "heartbeat": "ping_interval",
+    "connect_timeout": "open_timeout",
+    "disconnect_timeout": "close_timeout",
+}
 
-def settings_from(options: Mapping[str, Any], caller: str) -> Settings:
-    """Check ``options`` (as given to ``caller``) and fill in the defaults."""
+
+def settings_from(options: Mapping[str, Any], caller: str, other_names: Mapping[str, str] = OTHER_NAMES) -> Settings:
+    """Check ``options`` (as given to ``caller``) and fill in the defaults.
+
+    An unknown name is refused; one that ``other_names`` knows from other
+    libraries is refused with the name it has here.
+    """
     known = {f.name for f in fields(Settings)}
     for name in options:
         if name not in known:
-            raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}")
+            ours = other_names.get(name)
+            hint = "" if ours is None else f" (here it is called {ours})"
+            raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}{hint}")
     for name in _TIMEOUTS:
         value = options.get(name)
         if value is not None:

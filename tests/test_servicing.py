@@ -547,6 +547,15 @@ async def test_bad_options_are_refused_before_any_io() -> None:
         await create_websocket("ws://127.0.0.1:9/", close_timeout="soon")
     with pytest.raises(TypeError, match="serve"):
         await serve(echo, "127.0.0.1", 0, ping_intervall=3)
+    # Names from other libraries are refused with the name to use here.
+    with pytest.raises(TypeError, match=r"'max_size' \(here it is called max_message_size\)"):
+        await serve(echo, "127.0.0.1", 0, max_size=2**20)
+    with pytest.raises(TypeError, match=r"'extra_headers' \(here it is called headers\)"):
+        await create_websocket("ws://127.0.0.1:9/", extra_headers={"X-A": "1"})
+    with pytest.raises(TypeError, match=r"'additional_headers' \(here it is called headers\)"):
+        await create_websocket("ws://127.0.0.1:9/", additional_headers={"X-A": "1"})
+    with pytest.raises(TypeError, match=r"'heartbeat' \(here it is called ping_interval\)"):
+        await create_websocket("ws://127.0.0.1:9/", heartbeat=5)
     # A lone string is not a list of its characters.
     with pytest.raises(TypeError, match="subprotocols is a list of str, not str"):
         await create_websocket("ws://127.0.0.1:9/", subprotocols="chat")
