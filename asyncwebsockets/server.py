@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -281,6 +282,34 @@ async def _nothing() -> None:
     pass
 
 
+#: Seconds between attempts to accept while the process is out of resources.
+ACCEPT_RETRY = 0.1
+
+#: What accept() fails with while the process (or system) is out of file
+#: descriptors or memory: a reason to wait and retry, not to stop serving.
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def _out_of_resources(exc: BaseException) -> OSError | None:
+    """The resource error behind a listener's failure, if that is what it was.
+
+    anyio raises it as is on asyncio, as the cause of a
+    ``BrokenResourceError`` on trio, and within an exception group from a
+    ``MultiListener``.
+    """
+    while True:
+        group = getattr(exc, "exceptions", None)
+        if group is not None and len(group) == 1:
+            exc = group[0]
+        elif isinstance(exc, anyio.BrokenResourceError) and exc.__cause__ is not None:
+            exc = exc.__cause__
+        else:
+            break
+    if isinstance(exc, OSError) and exc.errno in _OUT_OF_RESOURCES:
+        return exc
+    return None
+
+
 def _peer(transport: Transport) -> Any:
     return transport.extra(SocketAttribute.remote_address, "an unknown peer")
 
@@ -311,14 +340,31 @@ async def _serve_on_listener(
 ) -> None:
     accepting = anyio.CancelScope()
     accepted_all = anyio.Event()
+    starved: list[OSError] = []
 
     async def run(stream: Any) -> None:
+        if starved:
+            logger.warning("accepting connections again after %s", starved[0].strerror)
+            starved.clear()
         await server._serve_connection(handler, stream, options)
 
     async def accept(connections: TaskGroup) -> None:
         try:
             with accepting:
-                await listener.serve(run, connections)
+                while True:
+                    try:
+                        await listener.serve(run, connections)
+                        return
+                    except Exception as exc:
+                        error = _out_of_resources(exc)
+                        if error is None:
+                            raise
+                    # Out of file descriptors or memory: the connections
+                    # being served still work, and closing one frees room.
+                    if not starved:
+                        logger.error("cannot accept connections: %s; retrying every %s s", error, ACCEPT_RETRY)
+                        starved.append(error)
+                    await anyio.sleep(ACCEPT_RETRY)
         finally:
             accepted_all.set()
 
@@ -365,7 +411,9 @@ async def serve(
     logged and dropped.  When the handler returns, the connection is closed
     with 1000; if it raises, the error is logged on the
     ``asyncwebsockets.server`` logger and the connection closed with 1011,
-    and the server goes on serving everyone else.
+    and the server goes on serving everyone else.  Out of file
+    descriptors, it serves the connections it has and accepts again as
+    soon as it can.
 
     The server stops when :meth:`WebSocketServer.close` is called (then
     ``serve`` returns) or when it is cancelled (then it re-raises the

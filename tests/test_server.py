@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import anyio
 import pytest
+from anyio.abc import Listener
 from wsproto.events import AcceptConnection, RejectConnection, Request, TextMessage
 
 from asyncwebsockets import (
@@ -28,6 +33,9 @@ from asyncwebsockets import (
     serve,
     serve_listener,
 )
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup, ExceptionGroup
 
 from .helpers import (
     RawPeer,
@@ -592,3 +600,135 @@ def test_without_logging_configured_only_errors_are_printed(backend: str) -> Non
     assert lines[1] == "Traceback (most recent call last):"
     assert lines[-1] == "RuntimeError: boom"
     assert result.stderr.count("Traceback") == 1
+
+
+# -- out of file descriptors ----------------------------------------------------
+
+
+OUT_OF_FILES = """
+import logging, resource, sys, anyio
+from asyncwebsockets import serve
+
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message.data)
+
+async def main():
+    async with anyio.create_task_group() as tg:
+        server = await tg.start(lambda task_status: serve(echo, "127.0.0.1", 0, task_status=task_status))
+        print(server.port, flush=True)
+
+backend = sys.argv[1]
+anyio.run(main, backend=backend.split("+")[0], backend_options={"use_uvloop": True} if "uvloop" in backend else {})
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "asyncio+uvloop", "trio"])
+def test_a_server_out_of_file_descriptors_serves_again_when_some_are_freed(backend: str, tmp_path: Path) -> None:
+    """More connections than the process may have files: the server waits them out, never stops serving."""
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    # A file, not a pipe: asyncio logs every failed accept, more than a pipe holds.
+    log = tmp_path / "stderr"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", OUT_OF_FILES, backend], stdout=subprocess.PIPE, stderr=err, env=env, text=True
+        )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        # Twice as many connections as the server may have files: those it
+        # cannot accept wait in the backlog, making it try again and again.
+        flood = [socket.create_connection(("127.0.0.1", port)) for _ in range(128)]
+        time.sleep(1.0)
+        for sock in flood:
+            sock.close()
+
+        async def client() -> None:
+            with anyio.fail_after(5):
+                async with open_websocket(f"ws://127.0.0.1:{port}/", open_timeout=5) as ws:
+                    await ws.send("still serving")
+                    assert (await ws.receive()).data == "still serving"
+
+        anyio.run(client)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.communicate()
+    stderr = log.read_text()
+    if backend == "trio":
+        # One report when it starts, one when it ends (trio itself says nothing).
+        assert "ERROR asyncwebsockets.server: cannot accept connections: [Errno 24] Too many open files" in stderr
+        assert "WARNING asyncwebsockets.server: accepting connections again after Too many open files" in stderr
+    # asyncio logs each failed accept itself, with its traceback; nothing else may fail.
+    assert stderr.count("Traceback") == stderr.count(", in _accept_connection\n")
+
+
+class _StarvedListener(Listener[Any]):
+    """A real listener whose ``serve`` first fails as anyio's do when out of files (or with ``error``)."""
+
+    def __init__(self, inner: Listener[Any], failures: list[BaseException]) -> None:
+        self.inner = inner
+        self.failures = failures
+        self.calls = 0
+
+    async def serve(self, handler: Any, task_group: Any = None) -> None:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        await self.inner.serve(handler, task_group)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    @property
+    def extra_attributes(self) -> Any:
+        return self.inner.extra_attributes
+
+
+def _emfile() -> OSError:
+    return OSError(errno.EMFILE, "Too many open files")
+
+
+def _broken_by(exc: OSError) -> anyio.BrokenResourceError:
+    broken = anyio.BrokenResourceError()
+    broken.__cause__ = exc
+    return broken
+
+
+@two_backends
+async def test_serve_listener_retries_accepting_when_out_of_resources(caplog: pytest.LogCaptureFixture) -> None:
+    # As asyncio raises it, as trio's listener does, and from a MultiListener.
+    failures: list[BaseException] = [_emfile(), _broken_by(_emfile()), ExceptionGroup("", [_broken_by(_emfile())])]
+    listener = _StarvedListener(await anyio.create_tcp_listener(local_host="127.0.0.1"), failures)
+    caplog.set_level(logging.INFO, "asyncwebsockets.server")
+    async with anyio.create_task_group() as tg:
+        server = await tg.start(lambda task_status: serve_listener(echo, listener, task_status=task_status))
+        with anyio.fail_after(5):
+            async with open_websocket(f"ws://127.0.0.1:{server.port}/") as ws:
+                await ws.send("served")
+                assert (await ws.receive()).data == "served"
+        tg.cancel_scope.cancel()
+    assert listener.calls == 4
+    reports = [r.getMessage() for r in caplog.records if "accept" in r.getMessage()]
+    assert reports == [
+        "cannot accept connections: [Errno 24] Too many open files; retrying every 0.1 s",
+        "accepting connections again after Too many open files",
+    ]
+
+
+@two_backends
+async def test_serve_listener_stops_on_other_listener_errors() -> None:
+    listener = _StarvedListener(
+        await anyio.create_tcp_listener(local_host="127.0.0.1"), [_broken_by(OSError(errno.EBADF, "Bad file"))]
+    )
+    with pytest.raises(BaseException) as info, anyio.fail_after(5):
+        await serve_listener(echo, listener)
+    error = info.value
+    while isinstance(error, BaseExceptionGroup):
+        (error,) = error.exceptions
+    assert isinstance(error, anyio.BrokenResourceError)
+    assert isinstance(error.__cause__, OSError) and error.__cause__.errno == errno.EBADF

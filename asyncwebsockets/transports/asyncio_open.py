@@ -23,6 +23,10 @@ __all__ = ["enabled", "connect", "connect_unix", "start_server", "adopt"]
 #: Tests turn this off to run the generic anyio path on asyncio too.
 USE_ON_ASYNCIO = True
 
+#: Connections asyncio accepts in one go when the listening socket is ready
+#: (its own default).
+ACCEPTS_PER_ROUND = 100
+
 
 def enabled() -> bool:
     """Whether to use :class:`AsyncioTransport`: the running backend is asyncio (or uvloop)."""
@@ -65,18 +69,27 @@ async def start_server(
     backlog: int,
     ssl_handshake_timeout: float | None,
 ) -> asyncio.base_events.Server:
-    """Serve on the listening ``sock``; ``on_connect`` gets each accepted connection."""
+    """Serve on the listening ``sock``; ``on_connect`` gets each accepted connection.
+
+    asyncio also takes ``backlog`` as the number of connections to accept
+    each time the socket is ready, and out of file descriptors it logs
+    each attempt that fails and schedules a retry for it: with a backlog
+    of thousands, one such moment kept the loop logging for seconds at a
+    time.  So asyncio gets its own default, and the socket our backlog.
+    """
     loop = asyncio.get_running_loop()
     kwargs: dict[str, Any] = {}
     if ssl is not None and ssl_handshake_timeout is not None:
         kwargs["ssl_handshake_timeout"] = ssl_handshake_timeout
-    return await loop.create_server(
+    server = await loop.create_server(
         lambda: AsyncioTransport(on_connect),
         sock=sock,
         ssl=ssl,
-        backlog=backlog,
+        backlog=min(backlog, ACCEPTS_PER_ROUND),
         **kwargs,
     )
+    sock.listen(backlog)
+    return server
 
 
 def adopt(stream: Any) -> AsyncioTransport | None:
