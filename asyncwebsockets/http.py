@@ -36,7 +36,14 @@ HeaderName = bytes | str
 
 #: Headers as callers give them: a mapping, or an iterable of (name, value)
 #: pairs (which allows repeated names); names and values ``str`` or ``bytes``.
-Headers = Mapping[HeaderName, HeaderName] | Iterable[tuple[HeaderName, HeaderName]]
+#: A mapping's key type is invariant, so each kind of key is named: a
+#: ``dict[str, str]`` is not a ``Mapping[str | bytes, ...]``.
+Headers = (
+    Mapping[str, HeaderName]
+    | Mapping[bytes, HeaderName]
+    | Mapping[HeaderName, HeaderName]
+    | Iterable[tuple[HeaderName, HeaderName]]
+)
 
 
 def header_list(headers: Headers | None) -> list[tuple[bytes, bytes]]:

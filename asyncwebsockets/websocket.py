@@ -144,12 +144,13 @@ class Websocket:
 
     # -- receiving ---------------------------------------------------------------
 
-    def __aiter__(self) -> AsyncIterator[Event]:
+    def __aiter__(self) -> AsyncIterator[Message[Any]]:
         return self
 
-    async def __anext__(self) -> Event:
+    async def __anext__(self) -> Message[Any]:
         # A message already queued is taken without another coroutine.
-        return self._receiver.take() or await self._receiver.get()
+        # Only messages are queued (control frames are handled on arrival).
+        return self._receiver.take() or await self._receiver.get()  # type: ignore[return-value]
 
     async def receive(self) -> Message[Any]:
         """The next message; raises :class:`ConnectionClosed` once there are no more."""
