@@ -86,6 +86,14 @@ class Response:
             raise ValueError(f"an HTTP {self.status_code} response has no body")
         header_list(self.headers)  # a TypeError now, not when it is sent
 
+    def add_header(self, name: str | bytes, value: str | bytes) -> None:
+        """Add a header, after those already there (a ``process_response`` hook's usual change).
+
+        ``headers`` may be a mapping, which cannot hold a name twice: the
+        headers become (name, value) byte pairs, in the same order.
+        """
+        self.headers = [*header_list(self.headers), *header_list([(name, value)])]
+
     @classmethod
     def redirect(cls, location: str, status_code: int = 302) -> Response:
         """A redirect to ``location`` (301, 302, 303, 307 or 308)."""
