@@ -236,6 +236,19 @@ def test_hook_results_are_checked() -> None:
             Response(status, body="text")
 
 
+def test_add_header_keeps_the_headers_given_in_any_form() -> None:
+    response = Response(200, {"Content-Type": "text/plain"})
+    response.add_header("Set-Cookie", "a=1")
+    response.add_header(b"Set-Cookie", b"b=2")
+    assert response.headers == [(b"Content-Type", b"text/plain"), (b"Set-Cookie", b"a=1"), (b"Set-Cookie", b"b=2")]
+    assert b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n" in response.to_bytes()
+    with pytest.raises(ValueError, match="CR, LF or NUL"):
+        response.add_header("X-Evil", "1\r\nSet-Cookie: admin=1")
+    with pytest.raises(TypeError, match="str or bytes, not int"):
+        response.add_header("X-Count", 3)  # type: ignore[arg-type]
+    assert len(response.headers) == 3
+
+
 def raw_http(port: int, request: bytes) -> tuple[bytes, bytes]:
     """The head and the body of the answer to ``request``, bytes as they came (in a worker thread)."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
